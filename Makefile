@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# The DMA-pinning series for mm/gup: thin targets over scripts/.
+
+.PHONY: run test test-debug work export check-export build build-debug lint deps clean clean-work help
+
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## run          fresh machine to report: deps, base, series, build, boot, demo
+run:
+	@scripts/run
+
+## test         build the work tree and run every gating suite (CI)
+test:
+	@scripts/test
+
+## test-debug   the same suites on a debug kernel (KASAN, lockdep, DEBUG_VM)
+test-debug:
+	@scripts/test --debug
+
+## work         create build/linux: the base (tag "base") + one commit per patch
+work:
+	@scripts/tree import
+
+## export       write patches/ back from build/linux base..HEAD
+export:
+	@scripts/tree export
+
+## check-export import into a scratch tree, export, compare byte for byte
+check-export:
+	@scripts/tree check
+
+## build        build the kernel and the selftests of build/linux
+build:
+	@scripts/deps && scripts/build
+
+build-debug:
+	@scripts/deps && scripts/build --debug
+
+## lint         checkpatch, kernel-doc and sparse on the series (KTAP)
+lint:
+	@scripts/lint
+
+## deps         install the Debian packages the project needs
+deps:
+	@scripts/deps
+
+## clean        remove build/ except the downloaded base and the work tree
+clean:
+	rm -rf build/obj build/obj-debug build/obj-base build/selftests* build/vm build/logs
+
+## clean-work   remove the work tree build/linux (commit and export first!)
+clean-work:
+	rm -rf build/linux build/linux-base
