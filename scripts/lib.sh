@@ -12,6 +12,10 @@ BASE_SUBLEVEL=117
 BASE_INFO=$BUILD/base/info        # what scripts/base actually got
 export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dma-pinning-ccache}
 
+# Every make of the kernel passes the same compilers: kbuild rebuilds
+# whatever was built with another command line (HOSTCC included).
+KMAKE_CC=(CC="ccache gcc" HOSTCC="ccache gcc")
+
 # The project's one identity, used for every commit the tooling makes.
 GIT_IDENT_NAME="DMA pinning series"
 GIT_IDENT_EMAIL="dma-pinning@example.org"
