@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug work export check-export build build-debug lint deps clean clean-work help
+.PHONY: run test test-debug mutants work export check-export build build-debug lint deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -17,6 +17,10 @@ test:
 ## test-debug   the same suites on a debug kernel (KASAN, lockdep, DEBUG_VM)
 test-debug:
 	@scripts/test --debug
+
+## mutants      break the kernel on purpose (tests/mutants/) and show which tests catch it
+mutants:
+	@scripts/mutants
 
 ## work         create build/linux: the base (tag "base") + one commit per patch
 work:

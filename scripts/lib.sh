@@ -16,6 +16,19 @@ export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dma-pinning-ccac
 # whatever was built with another command line (HOSTCC included).
 KMAKE_CC=(CC="ccache gcc" HOSTCC="ccache gcc")
 
+# Guest set-ups shared by scripts/test and scripts/mutants.
+# KUnit boot: ZONE_MOVABLE (movablecore=) and a CMA area that holds more
+# than half of its zone's free memory (hugetlb_cma=1G in 4G), for the
+# FOLL_LONGTERM migration cases; 2M huge pages for the hugetlb cases.
+KUNIT_MEM=4G
+KUNIT_KARGS="movablecore=50% hugetlb_cma=1G hugepagesz=2M hugepages=16"
+# Suites boot: huge pages of both sizes reserved at boot, while memory is
+# unfragmented (gup_longterm and cow test 1 GiB hugetlb too); two NUMA
+# nodes, so that migration between nodes can be tested (8 GiB: two nodes
+# of 4 GiB, so that each gets a 1 GiB page at boot).
+SUITE_MEM=8G
+SUITE_KARGS="hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=160 numa=fake=2"
+
 # The project's one identity, used for every commit the tooling makes.
 GIT_IDENT_NAME="DMA pinning series"
 GIT_IDENT_EMAIL="dma-pinning@example.org"
