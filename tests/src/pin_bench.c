@@ -17,7 +17,8 @@
  * -w pins with FOLL_WRITE.  THREADS split the range and pin their slices at
  *   the same time.
  *
- * Output, one line per repetition and thread:
+ * Output, one line per repetition and thread (after one unreported
+ * warm-up repetition):
  *   rep R thread T pages N pin_us P unpin_us U
  * and before them a line "# backing ...: folio check ..." telling whether
  * the memory has the folio size asked for (from /proc/self/smaps).
@@ -315,7 +316,8 @@ int main(int argc, char **argv)
 	tids = calloc(threads, sizeof(*tids));
 	if (!jobs || !tids)
 		die("calloc");
-	for (r = 0; r < reps; r++) {
+	/* Repetition -1 warms up (TLB, QEMU's translation cache) unreported. */
+	for (r = -1; r < reps; r++) {
 		pthread_barrier_init(&barrier, NULL, threads);
 		for (t = 0; t < threads; t++) {
 			jobs[t].id = t;
@@ -328,7 +330,7 @@ int main(int argc, char **argv)
 		for (t = 0; t < threads; t++)
 			pthread_join(tids[t], NULL);
 		pthread_barrier_destroy(&barrier);
-		for (t = 0; t < threads; t++) {
+		for (t = 0; t < threads && r >= 0; t++) {
 			if (jobs[t].err) {
 				errno = jobs[t].err;
 				die("gup_test ioctl");
