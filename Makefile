@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants work export check-export build build-debug lint deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full work export check-export build build-debug lint deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -21,6 +21,13 @@ test-debug:
 ## mutants      break the kernel on purpose (tests/mutants/) and show which tests catch it
 mutants:
 	@scripts/mutants
+
+## bench        pin speed, base kernel vs patched kernel, same config, one run (build/bench/)
+bench:
+	@scripts/bench
+
+bench-full:
+	@scripts/bench --full
 
 ## work         create build/linux: the base (tag "base") + one commit per patch
 work:
