@@ -5,7 +5,7 @@
  * pin and unpin calls are measured), on one kind of memory, for make bench.
  *
  *   pin_bench -b BACKING -m MODE -s SIZE_MB [-w] [-t THREADS] [-r REPS]
- *             [-n PAGES_PER_CALL]
+ *             [-n PAGES_PER_CALL] [-I]
  *
  * BACKING: anon4k (THP off for the range), thp (PMD-mapped THP),
  *   mthp16k, mthp64k (anonymous mTHP of that size, PTE-mapped; set with the
@@ -13,9 +13,21 @@
  *   mprotect() of one page splits the PMD, the folio stays whole), hugetlb
  *   (2M, MAP_HUGETLB), shmem (MAP_SHARED | MAP_ANONYMOUS).
  * MODE: fast (pin_user_pages_fast), fast-longterm (the same, FOLL_LONGTERM),
- *   slow (pin_user_pages), slow-longterm (pin_user_pages with FOLL_LONGTERM).
+ *   slow (pin_user_pages), slow-longterm (pin_user_pages with FOLL_LONGTERM);
+ *   these pin and then unpin the range in one ioctl.  hold-fast, hold-slow
+ *   (with -I only): pin the range with FOLL_LONGTERM in one ioctl
+ *   (PIN_LONGTERM_TEST_START, pin_user_pages_fast or pin_user_pages) and
+ *   unpin it in another (PIN_LONGTERM_TEST_STOP), so that the two are
+ *   counted apart.
  * -w pins with FOLL_WRITE.  THREADS split the range and pin their slices at
  *   the same time.
+ *
+ * -I: instruction counts instead of times, for the insn_marks TCG plugin
+ *   (tests/plugin/insn_marks.c): each ioctl is bracketed by its start and
+ *   stop marker instructions, and one line per bracket, warm-up included,
+ *   says what the plugin's matching "insns" line counts:
+ *   mark KIND R pages N       (KIND: all = pin + unpin, pin, unpin)
+ *   Needs one thread, and a guest with one vCPU.
  *
  * Output, one line per repetition and thread (after one unreported
  * warm-up repetition):
@@ -52,6 +64,15 @@ struct gup_test {
 #define PIN_FAST_BENCHMARK	_IOWR('g', 2, struct gup_test)
 #define PIN_LONGTERM_BENCHMARK	_IOWR('g', 3, struct gup_test)
 #define PIN_BASIC_TEST		_IOWR('g', 5, struct gup_test)
+struct pin_longterm_test {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+};
+#define PIN_LONGTERM_TEST_START	_IOW('g', 7, struct pin_longterm_test)
+#define PIN_LONGTERM_TEST_STOP	_IO('g', 8)
+#define PIN_LONGTERM_TEST_FLAG_USE_WRITE	1
+#define PIN_LONGTERM_TEST_FLAG_USE_FAST		2
 #define FOLL_WRITE		0x01
 #define FOLL_LONGTERM		0x100
 
@@ -61,7 +82,7 @@ struct gup_test {
 static const char *backing = "anon4k", *mode = "fast";
 static size_t size_mb = 64, page_size;
 static int threads = 1, reps = 5, per_call = 512;
-static bool write_pin;
+static bool write_pin, insn_mode;
 static int gup_fd;
 static char *mem;
 
@@ -250,6 +271,49 @@ struct job {
 
 static pthread_barrier_t barrier;
 
+/* The insn_marks plugin's markers: long NOPs with a tag as displacement. */
+static inline void mark_start(void)
+{
+	asm volatile(".byte 0x0f, 0x1f, 0x84, 0x00, 0x31, 0x4e, 0x49, 0x50" ::: "memory");
+}
+
+static inline void mark_stop(void)
+{
+	asm volatile(".byte 0x0f, 0x1f, 0x84, 0x00, 0x30, 0x4e, 0x49, 0x50" ::: "memory");
+}
+
+/* One bracketed ioctl of the instruction mode; 0 or an errno. */
+static int marked(const char *kind, int rep, size_t pages, unsigned long cmd,
+		  void *arg)
+{
+	int ret;
+
+	mark_start();
+	ret = ioctl(gup_fd, cmd, arg);
+	mark_stop();
+	printf("mark %s %d pages %zu\n", kind, rep, pages);
+	return ret ? errno : 0;
+}
+
+/* hold-fast, hold-slow: pin in one ioctl, unpin in another. */
+static int hold(struct job *j)
+{
+	struct pin_longterm_test args = {
+		.addr = (uintptr_t)j->addr,
+		.size = j->len,
+		.flags = (write_pin ? PIN_LONGTERM_TEST_FLAG_USE_WRITE : 0) |
+			 (!strcmp(mode, "hold-fast") ?
+			  PIN_LONGTERM_TEST_FLAG_USE_FAST : 0),
+	};
+	size_t pages = j->len / page_size;
+	int err;
+
+	err = marked("pin", j->rep, pages, PIN_LONGTERM_TEST_START, &args);
+	if (err)
+		return err;
+	return marked("unpin", j->rep, pages, PIN_LONGTERM_TEST_STOP, NULL);
+}
+
 static void *run(void *arg)
 {
 	struct job *j = arg;
@@ -267,7 +331,12 @@ static void *run(void *arg)
 	else if (!strcmp(mode, "slow-longterm"))
 		cmd = PIN_LONGTERM_BENCHMARK;
 	pthread_barrier_wait(&barrier);
-	j->err = ioctl(gup_fd, cmd, &j->gup) ? errno : 0;
+	if (!strncmp(mode, "hold-", 5))
+		j->err = hold(j);
+	else if (insn_mode)
+		j->err = marked("all", j->rep, j->len / page_size, cmd, &j->gup);
+	else
+		j->err = ioctl(gup_fd, cmd, &j->gup) ? errno : 0;
 	return NULL;
 }
 
@@ -279,7 +348,7 @@ int main(int argc, char **argv)
 	int opt, r, t;
 
 	page_size = getpagesize();
-	while ((opt = getopt(argc, argv, "b:m:s:wt:r:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:m:s:wt:r:n:I")) != -1) {
 		switch (opt) {
 		case 'b': backing = optarg; break;
 		case 'm': mode = optarg; break;
@@ -288,14 +357,21 @@ int main(int argc, char **argv)
 		case 't': threads = atoi(optarg); break;
 		case 'r': reps = atoi(optarg); break;
 		case 'n': per_call = atoi(optarg); break;
+		case 'I': insn_mode = true; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of pin_bench.c\n");
 			return 2;
 		}
 	}
 	if (strcmp(mode, "fast") && strcmp(mode, "fast-longterm") &&
-	    strcmp(mode, "slow") && strcmp(mode, "slow-longterm")) {
-		fprintf(stderr, "pin_bench: unknown mode %s\n", mode);
+	    strcmp(mode, "slow") && strcmp(mode, "slow-longterm") &&
+	    (!insn_mode || (strcmp(mode, "hold-fast") && strcmp(mode, "hold-slow")))) {
+		fprintf(stderr, "pin_bench: unknown mode %s%s\n", mode,
+			insn_mode ? "" : " (hold-* need -I)");
+		return 2;
+	}
+	if (insn_mode && threads != 1) {
+		fprintf(stderr, "pin_bench: -I counts one thread only\n");
 		return 2;
 	}
 	if (threads < 1 || reps < 1 || per_call < 1 || !size_mb) {
@@ -330,7 +406,7 @@ int main(int argc, char **argv)
 		for (t = 0; t < threads; t++)
 			pthread_join(tids[t], NULL);
 		pthread_barrier_destroy(&barrier);
-		for (t = 0; t < threads && r >= 0; t++) {
+		for (t = 0; t < threads && r >= 0 && !insn_mode; t++) {
 			if (jobs[t].err) {
 				errno = jobs[t].err;
 				die("gup_test ioctl");
