@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unbind_bench: what revocable pins add to the unbind of a P2PDMA provider.
+ *
+ * For each configuration (MiB of p2pmem pinned, number of subscriptions),
+ * and each round: unbind the provider's driver without pins and bind it
+ * again (the same boot's baseline); then map the memory, pin it revocably
+ * through gup_test (PIN_LONGTERM_TEST_FLAG_REVOCABLE | _P2PDMA), split
+ * evenly over that many gup_test files (one subscription each), unbind
+ * again, check that every subscription was called and holds nothing, and
+ * bind again.  Prints one line per configuration: the median no-pin unbind,
+ * and the median, p90 and max of the extra time (unbind with pins minus the
+ * median no-pin unbind of the configuration), plus the time the kernel
+ * spent in the revocation callbacks of the unbind (debugfs
+ * pin_revoke/stats, revoke_ns_total).
+ *
+ *   unbind_bench [-r ROUNDS] [-s SUBS,...] [-m MIB,...]   (as root, in a VM)
+ *
+ * Unbinds the provider: only on a test machine.  Exit status 0 if every
+ * round revoked every pin and every unbind completed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/types.h>
+
+/* The gup_test debugfs ABI (mm/gup_test.h), revocable part. */
+struct pin_longterm_test {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+};
+struct pin_longterm_test_status {
+	__u32 argsz;
+	__u32 flags;
+	__u64 nr_pinned;
+	__u32 calls;
+	__u32 revoked;
+	__u64 cb_ns;
+};
+#define PIN_LONGTERM_TEST_START		_IOW('g', 7, struct pin_longterm_test)
+#define PIN_LONGTERM_TEST_STATUS	_IOWR('g', 14, struct pin_longterm_test_status)
+#define PIN_LONGTERM_TEST_FLAG_USE_WRITE	1
+#define PIN_LONGTERM_TEST_FLAG_P2PDMA		8
+#define PIN_LONGTERM_TEST_FLAG_REVOCABLE	16
+
+#define P2PMEM_GLOB	"/sys/bus/pci/devices/*/p2pmem/allocate"
+#define MAX_ROUNDS	100
+#define MAX_SUBS	1024
+
+static char bdf[64], drv[64];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "unbind_bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+static long stat_value(const char *name)
+{
+	char line[128], key[64];
+	long val = -1, v;
+	FILE *f = fopen("/sys/kernel/debug/pin_revoke/stats", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", key, &v) == 2 && !strcmp(key, name))
+			val = v;
+	fclose(f);
+	return val;
+}
+
+static void find_provider(void)
+{
+	char path[256], link[256];
+	glob_t g;
+	ssize_t n;
+
+	if (glob(P2PMEM_GLOB, 0, NULL, &g))
+		die("no published p2pmem");
+	sscanf(g.gl_pathv[0], "/sys/bus/pci/devices/%63[^/]", bdf);
+	globfree(&g);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		die("driver link");
+	link[n] = 0;
+	snprintf(drv, sizeof(drv), "%s", strrchr(link, '/') + 1);
+}
+
+/* Unbind; returns the seconds the write took. */
+static double unbind(void)
+{
+	char path[256];
+	double t;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
+	t = now();
+	if (!write_file(path, bdf))
+		die("unbind");
+	return now() - t;
+}
+
+static void bind(void)
+{
+	char path[256];
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	if (!write_file(path, bdf))
+		die("bind");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
+	for (i = 0; i < 100 && access(path, F_OK); i++)
+		usleep(50 * 1000);
+	if (i == 100)
+		die("p2pmem not published again");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The @pct percentile of @n sorted values (nearest rank). */
+static double pctl(const double *v, int n, int pct)
+{
+	int i = (pct * n + 99) / 100 - 1;
+
+	return v[i < 0 ? 0 : i];
+}
+
+static bool run(int mib, int subs, int rounds)
+{
+	size_t len = (size_t)mib << 20, slice = len / subs;
+	double base[MAX_ROUNDS], extra[MAX_ROUNDS], cb_ms[MAX_ROUNDS];
+	char path[256];
+	bool ok = true;
+	int *fds, r, i;
+
+	fds = calloc(subs, sizeof(*fds));
+	if (!fds)
+		die("calloc");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
+	for (r = 0; r < rounds; r++) {
+		struct pin_longterm_test_status st;
+		long cb_ns;
+		char *mem;
+		int fd;
+
+		base[r] = unbind();
+		bind();
+
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			die(path);
+		mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (mem == MAP_FAILED)
+			die("mmap p2pmem");
+		memset(mem, 0x5a, len);
+		for (i = 0; i < subs; i++) {
+			struct pin_longterm_test args = {
+				.addr = (__u64)(uintptr_t)(mem + i * slice),
+				.size = slice,
+				.flags = PIN_LONGTERM_TEST_FLAG_REVOCABLE |
+					 PIN_LONGTERM_TEST_FLAG_P2PDMA |
+					 PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+			};
+
+			fds[i] = open("/sys/kernel/debug/gup_test", O_RDWR);
+			if (fds[i] < 0)
+				die("open gup_test");
+			if (ioctl(fds[i], PIN_LONGTERM_TEST_START, &args))
+				die("revocable pin");
+		}
+		cb_ns = stat_value("revoke_ns_total");
+		extra[r] = unbind();
+		cb_ms[r] = (stat_value("revoke_ns_total") - cb_ns) / 1e6;
+		for (i = 0; i < subs; i++) {
+			memset(&st, 0, sizeof(st));
+			st.argsz = sizeof(st);
+			if (ioctl(fds[i], PIN_LONGTERM_TEST_STATUS, &st))
+				die("status");
+			if (st.revoked != 1 || st.nr_pinned) {
+				fprintf(stderr, "unbind_bench: %d MiB/%d: subscription %d: revoked %u, %llu pages held\n",
+					mib, subs, i, st.revoked,
+					(unsigned long long)st.nr_pinned);
+				ok = false;
+			}
+			close(fds[i]);
+		}
+		munmap(mem, len);
+		bind();
+	}
+	qsort(base, rounds, sizeof(double), cmp_double);
+	for (r = 0; r < rounds; r++)
+		extra[r] -= pctl(base, rounds, 50);
+	qsort(extra, rounds, sizeof(double), cmp_double);
+	qsort(cb_ms, rounds, sizeof(double), cmp_double);
+	printf("%4d MiB %5d subs %4d pages/sub  no-pin unbind %7.1f ms  extra: median %6.1f  p90 %6.1f  max %6.1f ms  callbacks median %6.1f ms%s\n",
+	       mib, subs, (int)(slice / getpagesize()), pctl(base, rounds, 50) * 1e3,
+	       pctl(extra, rounds, 50) * 1e3, pctl(extra, rounds, 90) * 1e3,
+	       extra[rounds - 1] * 1e3, pctl(cb_ms, rounds, 50),
+	       ok ? "" : "  FAILED");
+	fflush(stdout);
+	free(fds);
+	return ok;
+}
+
+static int parse_list(const char *s, int *v, int max)
+{
+	int n = 0;
+
+	while (*s && n < max) {
+		v[n++] = atoi(s);
+		s = strchr(s, ',');
+		if (!s)
+			break;
+		s++;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	int subs[8] = { 1, 16, 256 }, mibs[8] = { 1, 16 };
+	int nr_subs = 3, nr_mibs = 2, rounds = 10, opt, s, m;
+	bool ok = true;
+
+	while ((opt = getopt(argc, argv, "r:s:m:")) != -1) {
+		switch (opt) {
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 's':
+			nr_subs = parse_list(optarg, subs, 8);
+			break;
+		case 'm':
+			nr_mibs = parse_list(optarg, mibs, 8);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-s SUBS,...] [-m MIB,...]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS)
+		rounds = 10;
+	find_provider();
+	printf("provider %s (%s), %d rounds per configuration\n", bdf, drv, rounds);
+	for (m = 0; m < nr_mibs; m++)
+		for (s = 0; s < nr_subs; s++) {
+			if (subs[s] < 1 || subs[s] > MAX_SUBS ||
+			    ((size_t)mibs[m] << 20) % ((size_t)subs[s] * getpagesize())) {
+				fprintf(stderr, "unbind_bench: %d MiB over %d subscriptions: not whole pages\n",
+					mibs[m], subs[s]);
+				ok = false;
+				continue;
+			}
+			ok &= run(mibs[m], subs[s], rounds);
+		}
+	return ok ? 0 : 1;
+}
