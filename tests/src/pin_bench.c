@@ -49,6 +49,8 @@
 #include <unistd.h>
 #include <linux/types.h>
 
+#include "sysfs.h"
+
 /* The gup_test debugfs ABI (mm/gup_test.h), benchmark part. */
 #define GUP_TEST_MAX_PAGES_TO_DUMP	8
 struct gup_test {
@@ -110,18 +112,6 @@ static bool read_str(const char *path, char *buf, size_t len)
 	ok = fgets(buf, len, f) != NULL;
 	fclose(f);
 	buf[strcspn(buf, "\n")] = 0;
-	return ok;
-}
-
-static bool write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
 	return ok;
 }
 

@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <linux/types.h>
 
+#include "sysfs.h"
+
 /* The gup_test debugfs ABI (mm/gup_test.h), revocable part. */
 struct pin_longterm_test {
 	__u64 addr;
@@ -72,18 +74,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static bool write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok;
 }
 
 static long stat_value(const char *name)
@@ -127,7 +117,7 @@ static double unbind(void)
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
 	t = now();
-	if (!write_file(path, bdf))
+	if (!write_str(path, bdf))
 		die("unbind");
 	return now() - t;
 }
@@ -138,7 +128,7 @@ static void bind(void)
 	int i;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
-	if (!write_file(path, bdf))
+	if (!write_str(path, bdf))
 		die("bind");
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
 	for (i = 0; i < 100 && access(path, F_OK); i++)
