@@ -26,6 +26,7 @@
 #include <infiniband/verbs.h>
 
 #include "ktap.h"
+#include "rdma.h"
 #include "vmstat.h"
 
 #define PAGE		4096UL
@@ -318,39 +319,6 @@ static bool case_partial(void)
 	return ok;
 }
 
-static struct ibv_context *open_device(void)
-{
-	struct ibv_device **list, *dev = NULL;
-	struct ibv_context *ctx;
-	int i, n = 0;
-
-	list = ibv_get_device_list(&n);
-	if (!list) {
-		ktap_print_msg("ibv_get_device_list: %s", strerror(errno));
-		return NULL;
-	}
-	for (i = 0; i < n; i++) {
-		if (!strcmp(ibv_get_device_name(list[i]), "rxe0")) {
-			dev = list[i];
-			break;
-		}
-	}
-	if (!dev && n > 0)
-		dev = list[0];
-	if (!dev) {
-		ibv_free_device_list(list);
-		errno = ENODEV;
-		return NULL;
-	}
-	ktap_print_msg("using RDMA device %s", ibv_get_device_name(dev));
-	ctx = ibv_open_device(dev);
-	if (!ctx)
-		ktap_print_msg("ibv_open_device(%s): %s",
-			       ibv_get_device_name(dev), strerror(errno));
-	ibv_free_device_list(list);
-	return ctx;
-}
-
 int main(void)
 {
 	struct ibv_context *ctx;
@@ -360,7 +328,7 @@ int main(void)
 
 	ktap_plan(NR_CASES);
 
-	ctx = open_device();
+	ctx = rdma_open_device();
 	if (!ctx) {
 		for (i = 0; i < NR_CASES; i++)
 			ktap_skip(cases[i], "no usable RDMA device (rdma link add rxe0 type rxe netdev <if>)");

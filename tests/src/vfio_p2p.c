@@ -56,6 +56,7 @@
 #include <linux/vfio.h>
 
 #include "ktap.h"
+#include "p2pmem.h"
 #include "sysfs.h"
 #include "vmstat.h"
 
@@ -691,20 +692,11 @@ static bool map_p2pmem(void)
 {
 	char path[PATH_MAX];
 	void *p;
-	int fd;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", prov.bdf);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		ktap_print_msg("open %s: %s", path, strerror(errno));
+	p = p2pmem_map(path, P2P_SIZE);
+	if (!p)
 		return false;
-	}
-	p = mmap(NULL, P2P_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		ktap_print_msg("mmap %s: %s", path, strerror(errno));
-		return false;
-	}
 	prov.mem = p;
 	memset(prov.mem, 0x5a, P2P_SIZE);
 	return true;
