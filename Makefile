@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants bench bench-full bench-unbind work export check-export build build-debug lint deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export build build-debug lint deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -32,6 +32,10 @@ bench-full:
 ## bench-unbind unbind time of a P2PDMA provider under revocable pins (build/bench/)
 bench-unbind:
 	@scripts/bench-unbind
+
+## bench-writeback fsync with part of a file pinned, and base vs patched kernel (build/bench/)
+bench-writeback:
+	@scripts/bench-writeback
 
 ## work         create build/linux: the base (tag "base") + one commit per patch
 work:

@@ -43,3 +43,47 @@ base_warning() {
 	[ -f "$BUILD/base/WARNING" ] && sed 's/^/WARNING: /' "$BUILD/base/WARNING"
 	return 0
 }
+
+# The base kernel (tag "base") built with the patched kernel's .config, for
+# the benchmarks: worktree build/bench-base/linux, objects in
+# build/bench-base/obj (the same relative layout as build/linux and
+# build/obj, so that ccache serves every file the series does not touch).
+# olddefconfig drops the options the base does not have (e.g. the series'
+# KUnit suite); base_config_diff lists them.  Logs go to RUN_DIR.  Sets
+# BWORK and BOBJ.
+#
+#   build_base_kernel RUN_DIR
+build_base_kernel() {
+	local run=$1 t
+	BWORK=$BUILD/bench-base/linux BOBJ=$BUILD/bench-base/obj
+	mkdir -p "$BUILD/bench-base"
+	[ -d "$BWORK" ] || git -C "$WORK" worktree add -q --detach "$BWORK" base || exit 1
+	[ "$(git -C "$BWORK" rev-parse HEAD)" = "$(git -C "$WORK" rev-parse base)" ] ||
+		die "$BWORK is not at the base commit"
+	mkdir -p "$BOBJ"
+	cmp -s "$OBJ/.config" "$BOBJ/.config.patched" || {
+		cp "$OBJ/.config" "$BOBJ/.config"
+		cp "$OBJ/.config" "$BOBJ/.config.patched"
+		make -C "$BWORK" O="$BOBJ" "${KMAKE_CC[@]}" olddefconfig >"$run/base-config.log" 2>&1 ||
+			die "configuring the base failed: $run/base-config.log"
+	}
+	base_config_diff "$run"
+	msg "building the base kernel in $BOBJ (log: $run/base-build.log)"
+	t=$(date +%s)
+	(
+		export CCACHE_BASEDIR=$BWORK CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=time_macros
+		export KBUILD_BUILD_TIMESTAMP="2025-01-01" KBUILD_BUILD_USER=dma-pinning KBUILD_BUILD_HOST=build
+		make -C "$BWORK" O="$BOBJ" -j"$(nproc)" "${KMAKE_CC[@]}" bzImage
+	) >"$run/base-build.log" 2>&1 ||
+		{ tail -n 20 "$run/base-build.log" >&2; die "base kernel build failed"; }
+	msg "base kernel built in $(($(date +%s) - t)) s"
+}
+
+# Options of the patched kernel ($OBJ) that the base ($BOBJ) does not have,
+# and the other way round, to RUN_DIR/config-diff.txt.
+#
+#   base_config_diff RUN_DIR
+base_config_diff() {
+	diff <(grep '^CONFIG_' "$OBJ/.config" | sort) <(grep '^CONFIG_' "$BOBJ/.config" | sort) |
+		sed -n 's/^< /only in the patched kernel: /p; s/^> /only in the base kernel: /p' >"$1/config-diff.txt"
+}
