@@ -15,9 +15,11 @@
  *     page dirty, on any kernel);
  *   - the device writes the same byte into the pinned pages
  *     (PIN_LONGTERM_TEST_WRITE: through the pin, nothing marked dirty);
- *   - fsync(), timed alone (CLOCK_MONOTONIC), and the pgwb_pinned_redirty
- *     vm event (pages that writeback kept dirty because they may be pinned)
- *     read before and after it.
+ *   - fsync(), timed alone (CLOCK_MONOTONIC), and the vm events
+ *     pgwb_pinned_redirty (pages that writeback kept dirty because they may
+ *     be pinned) and pgwb_pinned_snapshot (pages of maybe-pinned folios that
+ *     writeback wrote a copy of, on a device that needs stable pages) read
+ *     before and after it.
  * At the end an O_DIRECT read of the whole file must find the last byte
  * everywhere: fsync wrote what the CPU and the device wrote.
  *
@@ -30,12 +32,12 @@
  * just the same) and the device does not write; the header says which.
  *
  * Output: a header line
- *   # fsync_bench: size_mb S pages N pinned_pct P pinned_pages K pin KIND reps R redirty_counter yes|no
+ *   # fsync_bench: size_mb S pages N pinned_pct P pinned_pages K pin KIND reps R redirty_counter yes|no snapshot_counter yes|no
  * (KIND: none, short-term-write or long-term-read), then one line per
  * measured iteration:
- *   rep R fsync_ns NS redirty D
- * (D: the pgwb_pinned_redirty delta over the fsync, -1 if the kernel has no
- * such counter).
+ *   rep R fsync_ns NS redirty D snapshot C
+ * (D, C: the pgwb_pinned_redirty and pgwb_pinned_snapshot deltas over the
+ * fsync, -1 if the kernel has no such counter).
  *
  * Exit status: 0, 1 on an error (the failing call and errno on stderr) or a
  * file that does not hold what was written, 2 on a usage error, 4 (skip)
@@ -61,9 +63,10 @@
 #define TEST_FILE	"fsync_bench.tmp"
 #define GUP_TEST_PATH	"/sys/kernel/debug/gup_test"
 #define REDIRTY		"pgwb_pinned_redirty"
+#define SNAPSHOT	"pgwb_pinned_snapshot"
 
 static int gup_fd = -1;
-static bool have_redirty;
+static bool have_redirty, have_snapshot;
 
 /* Print "fsync_bench: WHAT: strerror(errno)" and exit 1. */
 __printf(1, 2)
@@ -88,9 +91,16 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long redirty_count(void)
+/* The vm event @name if the kernel @has it, else -1. */
+static long event_count(bool has, const char *name)
 {
-	return have_redirty ? vmstat_parse(REDIRTY) : -1;
+	return has ? vmstat_parse(name) : -1;
+}
+
+/* The growth of an event from @before to @after, -1 if either is missing. */
+static long delta(long before, long after)
+{
+	return before >= 0 && after >= 0 ? after - before : -1;
 }
 
 /* Create the file, @len bytes of 0xff, on disk; return its fd. */
@@ -233,34 +243,37 @@ int main(int argc, char **argv)
 	if (pinned)
 		open_gup_test();
 	have_redirty = vmstat_parse(REDIRTY) >= 0;
+	have_snapshot = vmstat_parse(SNAPSHOT) >= 0;
 	fd = create_file(path, len);
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		die("mmap");
 	if (pinned)
 		kind = pin(map, pinned, page_size);
-	printf("# fsync_bench: size_mb %zu pages %zu pinned_pct %d pinned_pages %zu pin %s reps %d redirty_counter %s\n",
+	printf("# fsync_bench: size_mb %zu pages %zu pinned_pct %d pinned_pages %zu pin %s reps %d redirty_counter %s snapshot_counter %s\n",
 	       size_mb, pages, pct, pinned, kind, reps,
-	       have_redirty ? "yes" : "no");
+	       have_redirty ? "yes" : "no", have_snapshot ? "yes" : "no");
 
 	/* Repetition -1 warms up unreported. */
 	for (r = -1; r < reps; r++) {
 		long long t0, t1;
-		long d0, d1;
+		long d0, d1, s0, s1;
 
 		c = 'A' + (r + 1) % 26;
 		memset(map, c, len);
 		if (pinned && strcmp(kind, "long-term-read"))
 			dev_write(pinned, c);
-		d0 = redirty_count();
+		d0 = event_count(have_redirty, REDIRTY);
+		s0 = event_count(have_snapshot, SNAPSHOT);
 		t0 = now_ns();
 		if (fsync(fd))
 			die("fsync");
 		t1 = now_ns();
-		d1 = redirty_count();
+		d1 = event_count(have_redirty, REDIRTY);
+		s1 = event_count(have_snapshot, SNAPSHOT);
 		if (r >= 0)
-			printf("rep %d fsync_ns %lld redirty %ld\n", r, t1 - t0,
-			       d0 >= 0 && d1 >= 0 ? d1 - d0 : -1);
+			printf("rep %d fsync_ns %lld redirty %ld snapshot %ld\n",
+			       r, t1 - t0, delta(d0, d1), delta(s0, s1));
 	}
 
 	if (!disk_holds(path, len, c))
