@@ -39,6 +39,23 @@
  * (D, C: the pgwb_pinned_redirty and pgwb_pinned_snapshot deltas over the
  * fsync, -1 if the kernel has no such counter).
  *
+ *
+ *   fsync_bench -b -d DIR -s SIZE_MB -p PINNED_PERCENT -r REPS
+ *
+ * Background mode: the throughput of background writeback of an unpinned
+ * file while another file holds long-lived read-only pins.  Creates
+ * DIR/fsync_bench.tmp of SIZE_MB MiB, pins PINNED_PERCENT of it read-only
+ * long-term (as a remote-read RDMA MR would; none with 0) and dirties it
+ * once through the mapping, then, after one unreported warm-up, REPS times:
+ * write SIZE_MB MiB to a second file DIR/fsync_bench.b.tmp with pwrite()
+ * and wait, without fsync or sync, until Dirty: + Writeback: in
+ * /proc/meminfo are back to what they were before the writes (+ 256 kB),
+ * polled every 10 ms.  The caller sets the background writeback knobs.
+ * Output: a header "# fsync_bench: mode background size_mb S pinned_pct P
+ * pinned_pages K reps R", then per measured repetition
+ *   bg R ns NS
+ * (NS: from the first write to the clean state).
+ *
  * Exit status: 0, 1 on an error (the failing call and errno on stderr) or a
  * file that does not hold what was written, 2 on a usage error, 4 (skip)
  * when pages are to be pinned and gup_test cannot be opened.  Needs root.
@@ -61,6 +78,7 @@
 #include "vmstat.h"
 
 #define TEST_FILE	"fsync_bench.tmp"
+#define TEST_FILE_B	"fsync_bench.b.tmp"
 #define GUP_TEST_PATH	"/sys/kernel/debug/gup_test"
 #define REDIRTY		"pgwb_pinned_redirty"
 #define SNAPSHOT	"pgwb_pinned_snapshot"
@@ -210,23 +228,110 @@ static bool disk_holds(const char *path, size_t len, unsigned char c)
 	return true;
 }
 
+/* Dirty: + Writeback: of /proc/meminfo, in kB. */
+static long dirty_kb(void)
+{
+	char line[128];
+	long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		die("open /proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Dirty:", 6) || !strncmp(line, "Writeback:", 10))
+			kb += atol(strchr(line, ':') + 1);
+	fclose(f);
+	return kb;
+}
+
+/* Background mode (-b): see the header comment. */
+static int background(const char *dir, size_t len, size_t pages,
+		      size_t pinned, int pct, int reps, size_t page_size)
+{
+	size_t chunk = 1 << 20, off;
+	char path[4096], path_b[4096];
+	struct pin_longterm_test args = { .flags = 0 };
+	char *map, *buf;
+	int fd, fdb, r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, TEST_FILE);
+	snprintf(path_b, sizeof(path_b), "%s/%s", dir, TEST_FILE_B);
+	buf = malloc(chunk);
+	if (!buf)
+		die("malloc");
+	fd = create_file(path, len);
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap");
+	if (pinned) {
+		args.addr = (uintptr_t)map;
+		args.size = pinned * page_size;
+		if (ioctl(gup_fd, PIN_LONGTERM_TEST_START, &args))
+			die("ioctl(PIN_LONGTERM_TEST_START, %zu pages, read-only long-term)",
+			    pinned);
+	}
+	/* The pinned file is dirtied once and left to writeback. */
+	memset(map, 'P', len);
+	fdb = open(path_b, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fdb < 0)
+		die("open %s", path_b);
+	printf("# fsync_bench: mode background size_mb %zu pages %zu pinned_pct %d pinned_pages %zu reps %d\n",
+	       len >> 20, pages, pct, pinned, reps);
+	for (r = -1; r < reps; r++) {
+		long long t0, t1;
+		long base;
+
+		/* Start from a clean state: what the last round left is written. */
+		if (fdatasync(fdb))
+			die("fdatasync (set-up)");
+		base = dirty_kb();
+		memset(buf, 'a' + (r + 1) % 26, chunk);
+		t0 = now_ns();
+		for (off = 0; off < len; off += chunk)
+			if (pwrite(fdb, buf, chunk, off) != (ssize_t)chunk)
+				die("pwrite %s", path_b);
+		while (dirty_kb() > base + 256) {
+			if (now_ns() - t0 > 300 * 1000000000LL) {
+				errno = ETIMEDOUT;
+				die("background writeback of %zu MiB (Dirty + Writeback %ld kB, was %ld kB)",
+				    len >> 20, dirty_kb(), base);
+			}
+			usleep(10000);
+		}
+		t1 = now_ns();
+		if (r >= 0)
+			printf("bg %d ns %lld\n", r, t1 - t0);
+	}
+	if (pinned && ioctl(gup_fd, PIN_LONGTERM_TEST_STOP))
+		die("ioctl(PIN_LONGTERM_TEST_STOP)");
+	munmap(map, len);
+	close(fd);
+	close(fdb);
+	unlink(path);
+	unlink(path_b);
+	free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t size_mb = 0, page_size = getpagesize(), len, pages, pinned = 0;
 	const char *dir = NULL, *kind = "none";
 	int opt, pct = -1, reps = 0, r, fd;
+	bool bg = false;
 	unsigned char c = 0;
 	char path[4096];
 	char *map;
 
-	while ((opt = getopt(argc, argv, "d:s:p:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "bd:s:p:r:")) != -1) {
 		switch (opt) {
+		case 'b': bg = true; break;
 		case 'd': dir = optarg; break;
 		case 's': size_mb = strtoul(optarg, NULL, 0); break;
 		case 'p': pct = atoi(optarg); break;
 		case 'r': reps = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: fsync_bench -d DIR -s SIZE_MB -p PINNED_PERCENT -r REPS\n");
+			fprintf(stderr, "usage: fsync_bench [-b] -d DIR -s SIZE_MB -p PINNED_PERCENT -r REPS\n");
 			return 2;
 		}
 	}
@@ -242,6 +347,8 @@ int main(int argc, char **argv)
 
 	if (pinned)
 		open_gup_test();
+	if (bg)
+		return background(dir, len, pages, pinned, pct, reps, page_size);
 	have_redirty = vmstat_parse(REDIRTY) >= 0;
 	have_snapshot = vmstat_parse(SNAPSHOT) >= 0;
 	fd = create_file(path, len);
