@@ -33,7 +33,7 @@ bench-full:
 bench-unbind:
 	@scripts/bench-unbind
 
-## bench-writeback fsync with part of a file pinned, and base vs patched kernel (build/bench/)
+## bench-writeback fsync with part of a file pinned, background writeback beside pins; base vs patched (build/bench/)
 bench-writeback:
 	@scripts/bench-writeback
 

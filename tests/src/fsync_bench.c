@@ -17,7 +17,8 @@
  *     (PIN_LONGTERM_TEST_WRITE: through the pin, nothing marked dirty);
  *   - fsync(), timed alone (CLOCK_MONOTONIC), and the vm events
  *     pgwb_pinned_redirty (pages that writeback kept dirty because they may
- *     be pinned) and pgwb_pinned_snapshot (pages of maybe-pinned folios that
+ *     be pinned, on kernels of an earlier version of the series; -1 now)
+ *     and pgwb_pinned_snapshot (pages of maybe-pinned folios that
  *     writeback wrote a copy of, on a device that needs stable pages) read
  *     before and after it.
  * At the end an O_DIRECT read of the whole file must find the last byte
