@@ -4,14 +4,14 @@
  *
  * The memory is a p2pmem mapping (an NVMe controller memory buffer mapped
  * from /sys/bus/pci/devices/<bdf>/p2pmem/allocate); the RDMA device is
- * soft-RoCE (rxe), whose rdma_rxe.allow_p2pmem parameter makes it register
+ * soft-RoCE (rxe), whose rdma_rxe.revocable_mrs parameter makes it register
  * user MRs with revocable long-term pins that accept P2PDMA pages.
  *
- * - allow_p2pmem=N (the default): ibv_reg_mr() of p2pmem is refused as
+ * - revocable_mrs=N (the default): ibv_reg_mr() of p2pmem is refused as
  *   without the parameter: EREMOTEIO, read-only or writable (EFAULT when
  *   writable on kernels where kernfs asked every bin-file mapping for
  *   dirty tracking); no pin is left behind.
- * - allow_p2pmem=Y: writable and read-only registrations succeed and pin
+ * - revocable_mrs=Y: writable and read-only registrations succeed and pin
  *   each 4 KiB page once (the FOLL_PIN counters of /proc/vmstat move by
  *   exactly that much, plus one pin taken and dropped again per GUP-fast
  *   attempt, see transient_max()), dereg releases them; RDMA WRITE and
@@ -23,7 +23,7 @@
  *   within ERR_BOUND of the start of the unbind (the time is reported),
  *   the WRs behind it are flushed, no READ returns wrong data and no WR
  *   posted after the unbind returned succeeds.  An MR of anonymous
- *   memory, registered with allow_p2pmem=Y too, keeps working during and
+ *   memory, registered with revocable_mrs=Y too, keeps working during and
  *   after the unbind on another QP pair, and keeps its pins.  Local WRs
  *   whose sge uses the revoked MR's lkey (the source of an RDMA WRITE or a
  *   SEND, the sink of an RDMA READ) complete in error, with the status the
@@ -33,7 +33,7 @@
  * - The pin counters balance over the whole run.
  *
  * The program never touches the p2pmem mapping after the unbind (that
- * would raise SIGBUS).  allow_p2pmem is restored and the NVMe bound again
+ * would raise SIGBUS).  revocable_mrs is restored and the NVMe bound again
  * on every exit path.  The guest must be idle (nothing else pinning) for
  * the exact pin comparisons to hold.  A write(2) to a 9p file pins the
  * user buffer: output meant for one is kept in a memfd until the end.
@@ -85,7 +85,7 @@
 #define WARMUP_OPS	20			/* ops before the unbind starts */
 #define WATCHDOG	480			/* s for the whole run */
 #define PORT		1
-#define ALLOW_PARAM	"/sys/module/rdma_rxe/parameters/allow_p2pmem"
+#define ALLOW_PARAM	"/sys/module/rdma_rxe/parameters/revocable_mrs"
 #define P2PMEM_GLOB	"/sys/bus/pci/devices/*/p2pmem/allocate"
 
 enum {
@@ -94,13 +94,13 @@ enum {
 };
 
 static const char * const cases[] = {
-	[C_R1_RW] = "allow_p2pmem=N: writable reg_mr of p2pmem fails with EREMOTEIO (EFAULT before the kernfs fix), no pins left",
-	[C_R1_RO] = "allow_p2pmem=N: read-only reg_mr of p2pmem fails with EREMOTEIO, no pins left",
-	[C_R2_RW] = "allow_p2pmem=Y: writable reg_mr of p2pmem pins each page, dereg_mr releases them",
-	[C_R2_RO] = "allow_p2pmem=Y: read-only reg_mr of p2pmem pins each page, dereg_mr releases them",
+	[C_R1_RW] = "revocable_mrs=N: writable reg_mr of p2pmem fails with EREMOTEIO (EFAULT before the kernfs fix), no pins left",
+	[C_R1_RO] = "revocable_mrs=N: read-only reg_mr of p2pmem fails with EREMOTEIO, no pins left",
+	[C_R2_RW] = "revocable_mrs=Y: writable reg_mr of p2pmem pins each page, dereg_mr releases them",
+	[C_R2_RO] = "revocable_mrs=Y: read-only reg_mr of p2pmem pins each page, dereg_mr releases them",
 	[C_R2_DATA] = "RDMA WRITE then READ through a p2pmem MR, data checked through the mmap",
 	[C_R3_REVOKE] = "unbind under RDMA traffic revokes the p2pmem MR: REM_ACCESS_ERR in bounded time, pages unpinned",
-	[C_CONTROL] = "an anon MR registered with allow_p2pmem=Y works during and after the unbind",
+	[C_CONTROL] = "an anon MR registered with revocable_mrs=Y works during and after the unbind",
 	[C_R3_LOCAL] = "local WRs using the revoked MR's lkey complete in error",
 	[C_R3_DEREG] = "ibv_dereg_mr of the revoked MR succeeds, nothing unpinned twice",
 	[C_REBIND] = "the NVMe binds again and publishes p2pmem again",
@@ -206,7 +206,7 @@ static void out_keep(void)
 	atexit(out_flush);
 }
 
-/* Bind the NVMe again if we unbound it, restore allow_p2pmem. */
+/* Bind the NVMe again if we unbound it, restore revocable_mrs. */
 static void restore(void)
 {
 	if (unbound) {
@@ -259,7 +259,7 @@ static void save_allow(void)
 	allow_old[n] = 0;
 	allow_old[strcspn(allow_old, "\n")] = 0;
 	allow_saved = 1;
-	ktap_print_msg("rdma_rxe.allow_p2pmem was %s", allow_old);
+	ktap_print_msg("rdma_rxe.revocable_mrs was %s", allow_old);
 }
 
 /* The first published p2pmem: its BDF, driver and sysfs paths. */
@@ -948,7 +948,7 @@ static bool read_ok(uint64_t j)
 
 /*
  * R3: unbind the NVMe while QP a writes and reads the p2pmem MR through
- * QP b, and QP c writes an anon MR (also registered with allow_p2pmem=Y)
+ * QP b, and QP c writes an anon MR (also registered with revocable_mrs=Y)
  * through QP d.  Reports the result of four cases.
  */
 static void case_revoke(char *p2p)
@@ -1282,7 +1282,7 @@ int main(void)
 
 	if (!allow) {
 		for (i = C_R2_RW; i < C_BALANCE; i++)
-			ktap_skip(cases[i], "kernel without rdma_rxe.allow_p2pmem");
+			ktap_skip(cases[i], "kernel without rdma_rxe.revocable_mrs");
 		goto balance;
 	}
 	if (!set_allow(true))

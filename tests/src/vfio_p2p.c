@@ -19,7 +19,9 @@
  *  - as on the base kernel, VFIO_IOMMU_MAP_DMA of p2pmem without
  *    VFIO_DMA_MAP_FLAG_REVOCABLE fails and leaves no pin;
  *  - with VFIO_TYPE1_REVOCABLE (skipped on a kernel without it): bad flag
- *    combinations fail with EINVAL; a revocable mapping of 1 MiB of p2pmem
+ *    combinations fail with EINVAL, and so do revocable mappings of anonymous
+ *    memory and of page cache (a memfd page, which leaves the container
+ *    attached to no file); a revocable mapping of 1 MiB of p2pmem
  *    pins 256 pages without charging locked_vm, carries DMA both ways, and
  *    its UNMAP_DMA releases every pin; unbinding the NVMe provider revokes
  *    a mapping: the revoke eventfd fires once, GET_INFO counts it, the pins
@@ -127,6 +129,7 @@ struct vfio_iommu_type1_info_cap_revoke {
 
 enum {
 	C_SETUP, C_RAM, C_FAULT, C_BAR, C_V1_RW, C_V1_RO, C_VADDR, C_ANON,
+	C_SHMEM,
 	C_MAP, C_TO_CMB, C_FROM_CMB, C_UNMAP, C_EVENTFD, C_REVOKED,
 	C_REVOKED_FAULT, C_EEXIST, C_TOMBSTONE, C_REBIND, C_BALANCE,
 	NR_CASES
@@ -141,6 +144,7 @@ static const char * const cases[NR_CASES] = {
 	[C_V1_RO] = "MAP_DMA of p2pmem READ without REVOCABLE fails with EREMOTEIO, pins balanced",
 	[C_VADDR] = "MAP_DMA REVOCABLE|VADDR fails with EINVAL",
 	[C_ANON] = "MAP_DMA REVOCABLE of anonymous memory fails with EINVAL, nothing pinned",
+	[C_SHMEM] = "MAP_DMA REVOCABLE of a shared memfd page fails with EINVAL, nothing pinned, the container not attached to the file",
 	[C_MAP] = "revocable MAP_DMA of 1 MiB p2pmem: 256 pages pinned, VmLck unchanged",
 	[C_TO_CMB] = "DMA RAM -> edu -> CMB, first and last page, read back through the p2pmem mmap",
 	[C_FROM_CMB] = "DMA CMB -> edu -> RAM, compared",
@@ -971,6 +975,59 @@ static bool case_anon(void)
 	return pin_stat_balanced(&base, "after MAP_DMA REVOCABLE of anon") && err == EINVAL;
 }
 
+/* A line "@name N" of debugfs pin_revoke/stats, or -1. */
+static long pin_revoke_stat(const char *name)
+{
+	FILE *f = fopen("/sys/kernel/debug/pin_revoke/stats", "r");
+	char key[64];
+	long val, ret = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2)
+		if (!strcmp(key, name))
+			ret = val;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Page cache is not P2PDMA memory: refused with EINVAL, as anonymous
+ * memory, and the container's subscription is not left attached to the
+ * file (pin_revoke/stats counts file domains: none more while the memfd
+ * is still open).
+ */
+static bool case_shmem(void)
+{
+	long files = pin_revoke_stat("files"), after;
+	struct pin_stat base;
+	char *map;
+	int fd, err;
+
+	fd = memfd_create("vfio_p2p", 0);
+	if (fd < 0 || ftruncate(fd, PAGE) || pin_stat_read(&base)) {
+		ktap_print_msg("memfd: %s", strerror(errno));
+		return false;
+	}
+	map = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		close(fd);
+		return false;
+	}
+	map[0] = 1;
+	err = dma_map(map, IOVA_P2P, PAGE, VFIO_DMA_MAP_FLAG_READ |
+		      VFIO_DMA_MAP_FLAG_WRITE | VFIO_DMA_MAP_FLAG_REVOCABLE);
+	ktap_print_msg("MAP_DMA REVOCABLE of a memfd page: %s", err ? strerror(err) : "mapped");
+	if (!err)
+		dma_unmap(IOVA_P2P, PAGE, NULL);
+	after = pin_revoke_stat("files");
+	ktap_print_msg("pin_revoke file domains: %ld before, %ld after", files, after);
+	munmap(map, PAGE);
+	close(fd);
+	return pin_stat_balanced(&base, "after MAP_DMA REVOCABLE of a memfd page") &&
+	       err == EINVAL && files >= 0 && after == files;
+}
+
 /*
  * Revocable MAP_DMA of the whole p2pmem mapping at IOVA_P2P; true if
  * mapped.  *@ok: 256 pins taken since @base, no locked_vm charged.
@@ -1219,6 +1276,7 @@ int main(void)
 	}
 	report(C_VADDR, case_vaddr());
 	report(C_ANON, case_anon());
+	report(C_SHMEM, case_shmem());
 	ok = map_revocable(&base, &good);
 	report(C_MAP, good);
 	if (ok) {
