@@ -14,7 +14,13 @@
  * spent in the revocation callbacks of the unbind (debugfs
  * pin_revoke/stats, revoke_ns_total).
  *
- *   unbind_bench [-r ROUNDS] [-s SUBS,...] [-m MIB,...]   (as root, in a VM)
+ * With -R N,...: the same for N RDMA memory regions instead of gup_test
+ * files, one p2pmem page each, registered with ibv_reg_mr() on rxe with
+ * rdma_rxe.revocable_mrs=Y (each MR is a subscription of its own, revoked
+ * by the unbind); the MRs are deregistered after the unbind.
+ *
+ *   unbind_bench [-r ROUNDS] [-s SUBS,...] [-m MIB,...] [-R MRS,...]
+ *					(as root, in a VM)
  *
  * Unbinds the provider: only on a test machine.  Exit status 0 if every
  * round revoked every pin and every unbind completed.
@@ -33,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
+#include <infiniband/verbs.h>
 
 #include "sysfs.h"
 
@@ -152,35 +159,61 @@ static double pctl(const double *v, int n, int pct)
 	return v[i < 0 ? 0 : i];
 }
 
+/* @len bytes of the provider's p2pmem, mapped and written. */
+static char *map_p2pmem(size_t len)
+{
+	char path[256];
+	char *mem;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die(path);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED)
+		die("mmap p2pmem");
+	memset(mem, 0x5a, len);
+	return mem;
+}
+
+/*
+ * Sort the rounds' figures: @extra becomes the unbind time with pins minus
+ * the median no-pin unbind.  Returns that median.
+ */
+static double sort_rounds(double *base, double *extra, double *cb_ms, int rounds)
+{
+	double median;
+	int r;
+
+	qsort(base, rounds, sizeof(double), cmp_double);
+	median = pctl(base, rounds, 50);
+	for (r = 0; r < rounds; r++)
+		extra[r] -= median;
+	qsort(extra, rounds, sizeof(double), cmp_double);
+	qsort(cb_ms, rounds, sizeof(double), cmp_double);
+	return median;
+}
+
 static bool run(int mib, int subs, int rounds)
 {
 	size_t len = (size_t)mib << 20, slice = len / subs;
-	double base[MAX_ROUNDS], extra[MAX_ROUNDS], cb_ms[MAX_ROUNDS];
-	char path[256];
+	double base[MAX_ROUNDS], extra[MAX_ROUNDS], cb_ms[MAX_ROUNDS], median;
 	bool ok = true;
 	int *fds, r, i;
 
 	fds = calloc(subs, sizeof(*fds));
 	if (!fds)
 		die("calloc");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
 	for (r = 0; r < rounds; r++) {
 		struct pin_longterm_test_status st;
 		long cb_ns;
 		char *mem;
-		int fd;
 
 		base[r] = unbind();
 		bind();
-
-		fd = open(path, O_RDWR);
-		if (fd < 0)
-			die(path);
-		mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-		if (mem == MAP_FAILED)
-			die("mmap p2pmem");
-		memset(mem, 0x5a, len);
+		mem = map_p2pmem(len);
 		for (i = 0; i < subs; i++) {
 			struct pin_longterm_test args = {
 				.addr = (__u64)(uintptr_t)(mem + i * slice),
@@ -215,18 +248,100 @@ static bool run(int mib, int subs, int rounds)
 		munmap(mem, len);
 		bind();
 	}
-	qsort(base, rounds, sizeof(double), cmp_double);
-	for (r = 0; r < rounds; r++)
-		extra[r] -= pctl(base, rounds, 50);
-	qsort(extra, rounds, sizeof(double), cmp_double);
-	qsort(cb_ms, rounds, sizeof(double), cmp_double);
+	median = sort_rounds(base, extra, cb_ms, rounds);
 	printf("%4d MiB %5d subs %4d pages/sub  no-pin unbind %7.1f ms  extra: median %6.1f  p90 %6.1f  max %6.1f ms  callbacks median %6.1f ms%s\n",
-	       mib, subs, (int)(slice / getpagesize()), pctl(base, rounds, 50) * 1e3,
+	       mib, subs, (int)(slice / getpagesize()), median * 1e3,
 	       pctl(extra, rounds, 50) * 1e3, pctl(extra, rounds, 90) * 1e3,
 	       extra[rounds - 1] * 1e3, pctl(cb_ms, rounds, 50),
 	       ok ? "" : "  FAILED");
 	fflush(stdout);
 	free(fds);
+	return ok;
+}
+
+#define REVOCABLE_MRS	"/sys/module/rdma_rxe/parameters/revocable_mrs"
+
+static struct ibv_context *rdma_ctx;
+static struct ibv_pd *rdma_pd;
+
+/* rxe0 (created over a dummy netdev if there is no RDMA device), revocable. */
+static void rdma_setup(void)
+{
+	struct ibv_device **list;
+	int n = 0;
+
+	list = ibv_get_device_list(&n);
+	if (!list || !n) {
+		if (list)
+			ibv_free_device_list(list);
+		if (system("ip link add ub0 type dummy 2>/dev/null; ip link set ub0 up && "
+			   "rdma link add rxe0 type rxe netdev ub0"))
+			die("rdma link add rxe0");
+		list = ibv_get_device_list(&n);
+		if (!list || !n)
+			die("no RDMA device");
+	}
+	rdma_ctx = ibv_open_device(list[0]);
+	ibv_free_device_list(list);
+	if (!rdma_ctx)
+		die("ibv_open_device");
+	rdma_pd = ibv_alloc_pd(rdma_ctx);
+	if (!rdma_pd)
+		die("ibv_alloc_pd");
+	if (!write_str(REVOCABLE_MRS, "Y"))
+		die(REVOCABLE_MRS);
+}
+
+/* As run(), with @nr MRs of one p2pmem page each as the subscriptions. */
+static bool run_mrs(int nr, int rounds)
+{
+	size_t page = getpagesize(), len = nr * page;
+	double base[MAX_ROUNDS], extra[MAX_ROUNDS], cb_ms[MAX_ROUNDS], median;
+	struct ibv_mr **mrs;
+	bool ok = true;
+	int r, i;
+
+	mrs = calloc(nr, sizeof(*mrs));
+	if (!mrs)
+		die("calloc");
+	for (r = 0; r < rounds; r++) {
+		long cb_ns, calls;
+		char *mem;
+
+		base[r] = unbind();
+		bind();
+		mem = map_p2pmem(len);
+		for (i = 0; i < nr; i++) {
+			mrs[i] = ibv_reg_mr(rdma_pd, mem + i * page, page,
+					    IBV_ACCESS_LOCAL_WRITE |
+					    IBV_ACCESS_REMOTE_WRITE |
+					    IBV_ACCESS_REMOTE_READ);
+			if (!mrs[i])
+				die("ibv_reg_mr of p2pmem");
+		}
+		cb_ns = stat_value("revoke_ns_total");
+		calls = stat_value("revoke_calls");
+		extra[r] = unbind();
+		cb_ms[r] = (stat_value("revoke_ns_total") - cb_ns) / 1e6;
+		calls = stat_value("revoke_calls") - calls;
+		if (calls != nr) {
+			fprintf(stderr, "unbind_bench: %d MRs: %ld revocation callbacks\n",
+				nr, calls);
+			ok = false;
+		}
+		for (i = 0; i < nr; i++)
+			if (ibv_dereg_mr(mrs[i]))
+				die("ibv_dereg_mr");
+		munmap(mem, len);
+		bind();
+	}
+	median = sort_rounds(base, extra, cb_ms, rounds);
+	printf("rxe: %5d MRs of 1 page  no-pin unbind %7.1f ms  extra: median %6.1f  p90 %6.1f  max %6.1f ms  callbacks median %6.1f ms%s\n",
+	       nr, median * 1e3, pctl(extra, rounds, 50) * 1e3,
+	       pctl(extra, rounds, 90) * 1e3, extra[rounds - 1] * 1e3,
+	       pctl(cb_ms, rounds, 50), ok ? "" : "  FAILED");
+	fflush(stdout);
+	free(mrs);
 	return ok;
 }
 
@@ -246,11 +361,11 @@ static int parse_list(const char *s, int *v, int max)
 
 int main(int argc, char **argv)
 {
-	int subs[8] = { 1, 16, 256 }, mibs[8] = { 1, 16 };
-	int nr_subs = 3, nr_mibs = 2, rounds = 10, opt, s, m;
+	int subs[8] = { 1, 16, 256 }, mibs[8] = { 1, 16 }, mrs[8];
+	int nr_subs = 3, nr_mibs = 2, nr_mrs = 0, rounds = 10, opt, s, m;
 	bool ok = true;
 
-	while ((opt = getopt(argc, argv, "r:s:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:s:m:R:")) != -1) {
 		switch (opt) {
 		case 'r':
 			rounds = atoi(optarg);
@@ -261,8 +376,11 @@ int main(int argc, char **argv)
 		case 'm':
 			nr_mibs = parse_list(optarg, mibs, 8);
 			break;
+		case 'R':
+			nr_mrs = parse_list(optarg, mrs, 8);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-s SUBS,...] [-m MIB,...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-s SUBS,...] [-m MIB,...] [-R MRS,...]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -281,5 +399,15 @@ int main(int argc, char **argv)
 			}
 			ok &= run(mibs[m], subs[s], rounds);
 		}
+	if (nr_mrs)
+		rdma_setup();
+	for (m = 0; m < nr_mrs; m++) {
+		if (mrs[m] < 1 || mrs[m] > 4096) {
+			fprintf(stderr, "unbind_bench: %d MRs: 1 to 4096\n", mrs[m]);
+			ok = false;
+			continue;
+		}
+		ok &= run_mrs(mrs[m], rounds);
+	}
 	return ok ? 0 : 1;
 }

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-2.0
+# KTAP helpers for tests/guest/run, sourced; tests/host/ktap-selftest tests
+# them.  CASE_TIMEOUT (seconds) bounds every program.
+CASE_TIMEOUT=${CASE_TIMEOUT:-600}
+
+# The outer result of a program, as kselftest's runner gives it: exit 0 is
+# ok (if the program printed a plan: a program that prints no KTAP fails),
+# 4 is a skip, 124 a timeout, anything else "not ok # exit=N".
+# outer_result NAME STATUS OUTPUT_FILE
+outer_result() {
+	local name=$1 rc=$2 out=$3 reason
+	if [ "$rc" = 0 ] && ! grep -qE '^[[:space:]]*1\.\.[0-9]+' "$out"; then
+		echo "not ok 1 $name # no plan: the program printed no KTAP"
+	elif [ "$rc" = 0 ]; then
+		echo "ok 1 $name"
+	elif [ "$rc" = 4 ]; then
+		reason=$(grep -m1 -i -E 'skip' "$out" |
+			sed -E 's/^[#[:space:]]*(1\.\.0[[:space:]]*)?(#[[:space:]]*)?([Ss][Kk][Ii][Pp]:?[[:space:]]*)?//')
+		echo "ok 1 $name # SKIP ${reason:-exit 4}"
+	elif [ "$rc" = 124 ]; then
+		echo "not ok 1 $name # timeout after ${CASE_TIMEOUT} s"
+	else
+		echo "not ok 1 $name # exit=$rc"
+	fi
+}
+
+# run_prog TAP DIR NAME CMD...: run CMD from DIR under the timeout, its
+# output to tmpfs (a write(2) to the 9p share pins the user buffer, which
+# the programs' exact pin counts would see); once it has exited, write TAP:
+# a KTAP document of one result, NAME, with the program's own KTAP nested.
+run_prog() {
+	local tap=$1 dir=$2 name=$3 rc out; shift 3
+	out=$(mktemp /tmp/run_prog.XXXXXX)
+	(cd "$dir" && exec timeout "$CASE_TIMEOUT" "$@") >"$out" 2>&1
+	rc=$?
+	{
+		echo "KTAP version 1"
+		echo "1..1"
+		sed 's/^/    /' "$out"
+		outer_result "$name" "$rc" "$out"
+	} >"$tap"
+	rm -f "$out"
+	return 0
+}
