@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export build build-debug lint deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export build build-debug lint docs deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -26,6 +26,7 @@ mutants:
 bench:
 	@scripts/bench
 
+## bench-full   make bench over every backing, size and thread count (1 GiB too)
 bench-full:
 	@scripts/bench --full
 
@@ -53,8 +54,13 @@ check-export:
 build:
 	@scripts/deps && scripts/build
 
+## build-debug  build the debug kernel (configs/debug.config) and the selftests
 build-debug:
 	@scripts/deps && scripts/build --debug
+
+## docs         regenerate docs/mutants.md from the headers of tests/mutants/
+docs:
+	@scripts/mutants-doc >docs/mutants.md
 
 ## lint         checkpatch, kernel-doc and sparse on the series (KTAP)
 lint:
