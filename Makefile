@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export build build-debug lint docs deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export rebase build build-debug lint docs deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -49,6 +49,10 @@ export:
 ## check-export import into a scratch tree, export, compare byte for byte
 check-export:
 	@scripts/tree check
+
+## rebase       move the series to another linux-source-6.12 (VERSION=, default the newest): scripts/tree rebase
+rebase:
+	@scripts/tree rebase $(VERSION)
 
 ## build        build the kernel and the selftests of build/linux
 build:

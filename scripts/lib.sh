@@ -7,9 +7,14 @@ LOGS=$BUILD/logs
 WORK=${WORK:-$BUILD/linux}                 # the work tree: base + one commit per patch
 OBJ=${OBJ:-$BUILD/obj}            # out-of-tree kernel objects
 BASE_PKG=linux-source-6.12
-BASE_VERSION=6.12.117-1~deb12u1   # the pinned base
-BASE_SUBLEVEL=117
-BASE_INFO=$BUILD/base/info        # what scripts/base actually got
+BASE_PINNED=6.12.118-1~deb12u1    # the pinned base (scripts/tree rebase moves it)
+# BASE_VERSION and BASE_DIR are set by scripts/tree rebase to fetch another
+# version beside the pinned one; everything else uses the pinned base.
+BASE_VERSION=${BASE_VERSION:-$BASE_PINNED}
+BASE_SUBLEVEL=${BASE_VERSION#6.12.}
+BASE_SUBLEVEL=${BASE_SUBLEVEL%%[-+~]*}
+BASE_DIR=${BASE_DIR:-$BUILD/base}
+BASE_INFO=$BASE_DIR/info          # what scripts/base actually got
 export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dma-pinning-ccache}
 
 # Every make of the kernel passes the same compilers: kbuild rebuilds
@@ -40,8 +45,21 @@ die()  { msg "error: $*"; exit 1; }
 
 # Print the base warning (if any) so that it heads every report.
 base_warning() {
-	[ -f "$BUILD/base/WARNING" ] && sed 's/^/WARNING: /' "$BUILD/base/WARNING"
+	local have newest
+	[ -f "$BASE_DIR/WARNING" ] && sed 's/^/WARNING: /' "$BASE_DIR/WARNING"
+	have=$(sed -n 's/^version=//p' "$BASE_INFO" 2>/dev/null)
+	newest=$(base_newest)
+	if [ -n "$have" ] && [ -n "$newest" ] && dpkg --compare-versions "$newest" gt "$have"; then
+		echo "WARNING: the base $BASE_PKG $have is not the newest in the archive ($newest): scripts/tree rebase $newest"
+	fi
 	return 0
+}
+
+# The newest $BASE_PKG the apt lists know (offline: the lists as last
+# updated), or nothing.
+base_newest() {
+	apt-cache madison "$BASE_PKG" 2>/dev/null |
+		awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -V | tail -n1
 }
 
 # The base kernel (tag "base") built with the patched kernel's .config, for
@@ -58,8 +76,10 @@ build_base_kernel() {
 	BWORK=$BUILD/bench-base/linux BOBJ=$BUILD/bench-base/obj
 	mkdir -p "$BUILD/bench-base"
 	[ -d "$BWORK" ] || git -C "$WORK" worktree add -q --detach "$BWORK" base || exit 1
+	# After scripts/tree rebase the worktree follows the new base.
 	[ "$(git -C "$BWORK" rev-parse HEAD)" = "$(git -C "$WORK" rev-parse base)" ] ||
-		die "$BWORK is not at the base commit"
+		git -C "$BWORK" checkout -q --detach base ||
+		die "$BWORK is not at the base commit and cannot be moved there"
 	mkdir -p "$BOBJ"
 	cmp -s "$OBJ/.config" "$BOBJ/.config.patched" || {
 		cp "$OBJ/.config" "$BOBJ/.config"
