@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export rebase build build-debug lint docs deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export rebase build build-debug build-check lint docs deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -57,6 +57,10 @@ rebase:
 ## build        build the kernel and the selftests of build/linux
 build:
 	@scripts/deps && scripts/build
+
+## build-check  touched objects with W=1: Debian amd64 config, arm64, series options off; new warnings vs base
+build-check:
+	@scripts/deps && scripts/build-check
 
 ## build-debug  build the debug kernel (configs/debug.config) and the selftests
 build-debug:
