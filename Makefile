@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DMA-pinning series for mm/gup: thin targets over scripts/.
 
-.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export rebase build build-debug build-check lint docs deps clean clean-work help
+.PHONY: run test test-debug mutants bench bench-full bench-unbind bench-writeback work export check-export rebase build build-debug build-check bisect-check lint docs deps clean clean-work help
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -61,6 +61,10 @@ build:
 ## build-check  touched objects with W=1: Debian amd64 config, arm64, series options off; new warnings vs base
 build-check:
 	@scripts/deps && scripts/build-check
+
+## bisect-check every patch compiles its touched objects and selftests; KUnit boots at the KUnit patches
+bisect-check:
+	@scripts/deps && scripts/bisect-check $(ARGS)
 
 ## build-debug  build the debug kernel (configs/debug.config) and the selftests
 build-debug:

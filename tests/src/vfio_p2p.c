@@ -28,7 +28,13 @@
  *    a mapping: the revoke eventfd fires once, GET_INFO counts it, the pins
  *    are dropped, DMA to its IOVA faults, the tombstone refuses an
  *    overlapping MAP_DMA (EEXIST) and is removed by UNMAP_DMA; then the
- *    provider is bound again.
+ *    provider is bound again;
+ *  - a hot-unplug of the NVMe provider (QMP device_del, asked of the host
+ *    through scripts/qmp-agent; skipped without it): twice with no pin, then
+ *    under a revocable VFIO mapping and a revocable gup_test pin of its
+ *    CMB: the removal takes at most 100 ms longer than with no pin, both
+ *    revocations are reported and every pin is released; then the
+ *    controller is added back (device_add) and publishes p2pmem again.
  *
  * Needs root, a boot with scripts/vm --vfio --p2pdma (exit status 4, every
  * case skipped, without an edu device or a published p2pmem).  Unbinds the
@@ -58,6 +64,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
+#include "gup_test.h"	/* mm/gup_test.h of the kernel tree (-iquote) */
 #include "ktap.h"
 #include "p2pmem.h"
 #include "sysfs.h"
@@ -127,12 +134,22 @@ struct vfio_iommu_type1_info_cap_revoke {
 /* How long the provider's unbind and rebind may take. */
 #define UNBIND_TIMEOUT_S	30
 #define REBIND_TIMEOUT_S	20
+/* A hot-unplug: pciehp waits 5 s after the attention button. */
+#define UNPLUG_TIMEOUT_S	30
+/* What revocable pins may add to a hot-unplug. */
+#define UNPLUG_EXTRA_S		0.1
+/* The QEMU id of the CMB NVMe (scripts/vm --p2pdma) and how to add it back. */
+#define QMP_DEVICE_DEL	"{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2pnvme0\"}}"
+#define QMP_DEVICE_ADD	"{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nvme\", " \
+	"\"id\": \"p2pnvme0\", \"serial\": \"p2p0\", \"cmb_size_mb\": 64, \"bus\": \"dn0\"}}"
+#define UNPLUG_PIN_PAGES	64
 
 enum {
 	C_SETUP, C_RAM, C_FAULT, C_BAR, C_V1_RW, C_V1_RO, C_VADDR, C_ANON,
 	C_SHMEM,
 	C_MAP, C_TO_CMB, C_FROM_CMB, C_UNMAP, C_EVENTFD, C_REVOKED,
-	C_REVOKED_FAULT, C_EEXIST, C_TOMBSTONE, C_REBIND, C_BALANCE,
+	C_REVOKED_FAULT, C_EEXIST, C_TOMBSTONE, C_REBIND,
+	C_UNPLUG_BASE, C_UNPLUG, C_UNPLUG_BACK, C_BALANCE,
 	NR_CASES
 };
 
@@ -156,6 +173,9 @@ static const char * const cases[NR_CASES] = {
 	[C_EEXIST] = "MAP_DMA over the revoked mapping fails with EEXIST",
 	[C_TOMBSTONE] = "UNMAP_DMA of the revoked mapping returns 1 MiB, its IOVA maps again",
 	[C_REBIND] = "provider bound again, p2pmem published again",
+	[C_UNPLUG_BASE] = "hot-unplug of the provider (QMP device_del) with no pin, twice: removed, added back (device_add), p2pmem published",
+	[C_UNPLUG] = "hot-unplug under a revocable mapping and a revocable gup_test pin: removal within the no-pin time + 100 ms, both revoked, every pin released",
+	[C_UNPLUG_BACK] = "provider added back after the hot-unplug under pins, p2pmem published again",
 	[C_BALANCE] = "pin counters balanced over the run, none left after closing the container",
 };
 
@@ -1108,9 +1128,10 @@ static bool case_unmap(const struct pin_stat *base)
 
 /*
  * Unbind the provider under a revocable mapping, then look at what is
- * left of the mapping.  Reports C_EVENTFD to C_REBIND.
+ * left of the mapping.  Reports C_EVENTFD to C_REBIND; false if it gave
+ * up early (and skipped up to C_BALANCE).
  */
-static void cases_revoke(void)
+static bool cases_revoke(void)
 {
 	struct vfio_iommu_type1_revoke_eventfd rev = { .argsz = sizeof(rev) };
 	struct pollfd pfd = { .events = POLLIN };
@@ -1134,12 +1155,12 @@ static void cases_revoke(void)
 			       mapped ? "made" : "not made", strerror(errno));
 		dma_unmap(IOVA_P2P, P2P_SIZE, NULL);
 		skip_range(C_EVENTFD, C_BALANCE, "no revocable mapping with an eventfd");
-		return;
+		return false;
 	}
 	if (pin_stat_read(&base) || pthread_create(&th, NULL, unbind_thread, &u)) {
 		dma_unmap(IOVA_P2P, P2P_SIZE, NULL);
 		skip_range(C_EVENTFD, C_BALANCE, "cannot start the unbind");
-		return;
+		return false;
 	}
 	prov.unbound = 1;
 	/* The eventfd, until 2 s after the unbind returned at the latest. */
@@ -1160,7 +1181,7 @@ static void cases_revoke(void)
 	if (!done) {
 		ktap_print_msg("unbind of %s never returned", prov.bdf);
 		skip_range(C_EVENTFD, C_BALANCE, "the unbind hangs");
-		return;		/* the thread is stuck in the kernel */
+		return false;	/* the thread is stuck in the kernel */
 	}
 	pthread_join(th, NULL);
 	fired = read(pfd.fd, &count, sizeof(count)) == sizeof(count);
@@ -1225,6 +1246,229 @@ rebind:
 	ktap_print_msg("%s bound to %s again: %s", prov.bdf, prov.drv,
 		       ok ? "p2pmem published" : "no p2pmem");
 	report(C_REBIND, ok);
+	return true;
+}
+
+
+/* --- Hot-unplug, through the host's QMP agent (scripts/vm --p2pdma). */
+
+static char qmp_dir[PATH_MAX];
+
+/* Whether the host serves QMP requests (scripts/qmp-agent). */
+static bool qmp_available(void)
+{
+	const char *share = getenv("VM_SHARE");
+
+	snprintf(qmp_dir, sizeof(qmp_dir), "%s/qmp", share ? share : "/run/vmio");
+	return !access(qmp_dir, W_OK);
+}
+
+/*
+ * Have the host send QMP command @cmd to QEMU; QEMU's answer into @ans.
+ * True if QEMU answered without an error.
+ */
+static bool qmp(const char *cmd, char *ans, size_t len)
+{
+	char req[PATH_MAX + 16], tmp[PATH_MAX + 16], rep[PATH_MAX + 16];
+	FILE *f;
+	int i;
+
+	snprintf(req, sizeof(req), "%s/request", qmp_dir);
+	snprintf(tmp, sizeof(tmp), "%s/request.tmp", qmp_dir);
+	snprintf(rep, sizeof(rep), "%s/reply", qmp_dir);
+	unlink(rep);
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%s\n", cmd) < 0 || fclose(f) || rename(tmp, req)) {
+		ktap_print_msg("QMP request %s: %s", req, strerror(errno));
+		return false;
+	}
+	for (i = 0; i < 3500 && access(rep, F_OK); i++)
+		usleep(10 * 1000);
+	if (!read_line(rep, ans, len)) {
+		ktap_print_msg("QMP %s: no answer", cmd);
+		return false;
+	}
+	unlink(rep);
+	return !strstr(ans, "\"error\"");
+}
+
+/* The state file of the NVMe controller of the provider into @path. */
+static bool ctrl_state_path(char *path, size_t len)
+{
+	char pattern[PATH_MAX];
+	glob_t g;
+
+	snprintf(pattern, sizeof(pattern), "/sys/bus/pci/devices/%s/nvme/nvme*/state", prov.bdf);
+	if (glob(pattern, 0, NULL, &g))
+		return false;
+	snprintf(path, len, "%s", g.gl_pathv[0]);
+	globfree(&g);
+	return true;
+}
+
+/*
+ * device_del of the provider; the seconds its removal took in the guest:
+ * from nvme_remove() (the controller's state leaves "live") until the PCI
+ * device is gone from sysfs.  -1 if it was not removed.
+ */
+static double hot_unplug(void)
+{
+	char ans[512], dev[PATH_MAX], ctrl[PATH_MAX], state[32];
+	double t_req, t_del = 0, t_gone = 0, end;
+
+	snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%s", prov.bdf);
+	if (!ctrl_state_path(ctrl, sizeof(ctrl))) {
+		ktap_print_msg("%s has no NVMe controller", prov.bdf);
+		return -1;
+	}
+	t_req = now();
+	if (!qmp(QMP_DEVICE_DEL, ans, sizeof(ans))) {
+		ktap_print_msg("device_del: %s", ans);
+		return -1;
+	}
+	for (end = t_req + UNPLUG_TIMEOUT_S; now() < end; usleep(1000)) {
+		if (!t_del && (!read_line(ctrl, state, sizeof(state)) || strcmp(state, "live")))
+			t_del = now();
+		if (access(dev, F_OK)) {
+			t_gone = now();
+			break;
+		}
+	}
+	if (!t_gone) {
+		ktap_print_msg("%s still present %d s after device_del", prov.bdf, UNPLUG_TIMEOUT_S);
+		return -1;
+	}
+	if (!t_del)
+		t_del = t_gone;
+	ktap_print_msg("device_del of %s: removal began %.2f s after the request, took %.1f ms",
+		       prov.bdf, t_del - t_req, (t_gone - t_del) * 1e3);
+	return t_gone - t_del;
+}
+
+/* device_add of the provider again (QEMU frees its id once the guest let go). */
+static bool hot_add(void)
+{
+	char ans[512], path[PATH_MAX];
+	bool added = false;
+	double end;
+
+	for (end = now() + UNPLUG_TIMEOUT_S; !added && now() < end;) {
+		added = qmp(QMP_DEVICE_ADD, ans, sizeof(ans));
+		if (!added)
+			usleep(200 * 1000);
+	}
+	if (!added) {
+		ktap_print_msg("device_add: %s", ans);
+		return false;
+	}
+	/* p2pmem/ appears before the memory is added and published. */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/published", prov.bdf);
+	for (end = now() + REBIND_TIMEOUT_S; now() < end; usleep(100 * 1000)) {
+		if (read_line(path, ans, sizeof(ans)) && !strcmp(ans, "1"))
+			break;
+	}
+	added = read_line(path, ans, sizeof(ans)) && !strcmp(ans, "1");
+	ktap_print_msg("device_add: %s %s", prov.bdf,
+		       added ? "publishes p2pmem again" : "publishes no p2pmem");
+	return added;
+}
+
+/*
+ * The hot-unplug cases: once with no pin, for the time the removal takes,
+ * once under a revocable VFIO mapping of the whole p2pmem mapping (with its
+ * eventfd) and a revocable gup_test pin of UNPLUG_PIN_PAGES of it.
+ */
+static void cases_unplug(void)
+{
+	struct vfio_iommu_type1_revoke_eventfd rev = { .argsz = sizeof(rev) };
+	struct pin_longterm_test_status st = { .argsz = sizeof(st) };
+	struct pin_longterm_test pin = {};
+	struct pin_stat base, after;
+	double t_first, t_none, t_pinned = 0;
+	bool ok, mapped, unplugged = false;
+	char dev[PATH_MAX];
+	long nr0, nr1, net;
+	uint64_t count = 0;
+	__u64 size = 0;
+	int gfd, efd;
+
+	snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%s", prov.bdf);
+	if (!qmp_available()) {
+		skip_range(C_UNPLUG_BASE, C_BALANCE, "no QMP agent (scripts/vm --p2pdma)");
+		return;
+	}
+	if (access("/sys/bus/pci/slots", F_OK))
+		ktap_print_msg("no /sys/bus/pci/slots: a kernel without PCI hotplug?");
+	unmap_p2pmem();
+	/*
+	 * The controller as booted has a namespace; as added back, none
+	 * (device_add without a drive).  The no-pin time compared with is
+	 * that of the second removal, like the one under pins.
+	 */
+	t_first = hot_unplug();
+	ok = t_first >= 0 && hot_add();
+	t_none = ok ? hot_unplug() : -1;
+	ok = ok && t_none >= 0 && hot_add();
+	report(C_UNPLUG_BASE, ok);
+	if (!ok) {
+		skip_range(C_UNPLUG, C_BALANCE, "no hot-unplug of the provider");
+		return;
+	}
+
+	gfd = open("/sys/kernel/debug/gup_test", O_RDWR);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	rev.fd = efd;
+	nr0 = info_nr_revoked();
+	mapped = gfd >= 0 && efd >= 0 && map_p2pmem() && !pin_stat_read(&base) &&
+		 !dma_map(prov.mem, IOVA_P2P, P2P_SIZE, VFIO_DMA_MAP_FLAG_READ |
+			  VFIO_DMA_MAP_FLAG_WRITE | VFIO_DMA_MAP_FLAG_REVOCABLE) &&
+		 !ioctl(vfio.container, VFIO_IOMMU_TYPE1_SET_REVOKE_EVENTFD, &rev);
+	pin.addr = (unsigned long)prov.mem;
+	pin.size = UNPLUG_PIN_PAGES * PAGE;
+	pin.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_P2PDMA |
+		    PIN_LONGTERM_TEST_FLAG_REVOCABLE;
+	if (!mapped || ioctl(gfd, PIN_LONGTERM_TEST_START, &pin)) {
+		ktap_print_msg("revocable mapping, eventfd and gup_test pin: %s", strerror(errno));
+		skip_range(C_UNPLUG, C_BALANCE, "cannot pin the provider's p2pmem");
+		goto out;
+	}
+	pin_stat_print(&base, "after the revocable MAP_DMA and gup_test pin");
+	t_pinned = hot_unplug();
+	unplugged = t_pinned >= 0;
+	ok = unplugged;
+	if (ok)
+		ktap_print_msg("removal with no pin %.1f ms, under pins %.1f ms (extra %.1f ms, at most %.0f)",
+			       t_none * 1e3, t_pinned * 1e3, (t_pinned - t_none) * 1e3,
+			       UNPLUG_EXTRA_S * 1e3);
+	ok = ok && t_pinned <= t_none + UNPLUG_EXTRA_S;
+	/* The revocations, as an unbind reports them. */
+	ok &= read(efd, &count, sizeof(count)) == sizeof(count) && count == 1;
+	nr1 = info_nr_revoked();
+	ok &= !ioctl(gfd, PIN_LONGTERM_TEST_STATUS, &st);
+	ktap_print_msg("eventfd count %llu; nr_revoked %ld -> %ld; gup_test: revoked %u, %llu pinned, %u call(s)",
+		       (unsigned long long)count, nr0, nr1, st.revoked,
+		       (unsigned long long)st.nr_pinned, st.calls);
+	ok &= nr1 == nr0 + 1 && st.revoked && !st.nr_pinned && st.calls == 1;
+	/* Every pin of both released: net pins back where they were. */
+	if (pin_stat_read(&after))
+		ok = false;
+	net = (after.acquired - after.released) - (base.acquired - base.released);
+	ktap_print_msg("pins held since before the mapping: %ld", net);
+	report(C_UNPLUG, ok && net == 0);
+out:
+	unmap_p2pmem();
+	dma_unmap(IOVA_P2P, P2P_SIZE, &size);
+	if (gfd >= 0)
+		close(gfd);
+	if (efd >= 0) {
+		rev.fd = -1;
+		ioctl(vfio.container, VFIO_IOMMU_TYPE1_SET_REVOKE_EVENTFD, &rev);
+		close(efd);
+	}
+	if (unplugged)
+		report(C_UNPLUG_BACK, hot_add());
+	else if (t_pinned < 0 && access(dev, F_OK))
+		hot_add();	/* removed after all, too late */
 }
 
 int main(void)
@@ -1300,7 +1544,12 @@ int main(void)
 		dma_unmap(IOVA_P2P, P2P_SIZE, NULL);
 		skip_range(C_TO_CMB, C_EVENTFD, "no revocable mapping");
 	}
-	cases_revoke();
+	if (!cases_revoke())
+		goto out;
+	if (vfio.container >= 0 && !prov.unbound && prov.drv[0])
+		cases_unplug();
+	else
+		skip_range(C_UNPLUG_BASE, C_BALANCE, "no container or no provider after the unbind");
 out:
 	if (vfio.container >= 0) {
 		dma_unmap(IOVA_A, PAGE, NULL);
