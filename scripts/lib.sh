@@ -34,6 +34,41 @@ KUNIT_KARGS="movablecore=50% hugetlb_cma=1G hugepagesz=2M hugepages=16"
 SUITE_MEM=8G
 SUITE_KARGS="hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=160 numa=fake=2"
 
+# Boot profiles: the scripts/vm options of each kind of boot, spelled once
+# (scripts/test, scripts/mutants, scripts/run).  Options given after the
+# profile's override it (scripts/vm takes the last -t, -m).
+#   kunit   the built-in KUnit suites, run at boot
+#   suites  the mm selftests and scenario clients (tests/guest/run)
+#   p2pdma  an NVMe CMB behind a PCIe switch and QEMU's edu device behind a
+#           vIOMMU (scripts/vm --vfio --p2pdma): p2pmem, vfio_p2p, rdma_p2p
+vm_profile() {
+	case $1 in
+	kunit) VM_ARGS=(-m "$KUNIT_MEM" -c 2 -t 600 --allow "$TOP/tests/kunit.allowlist"
+			-a "kunit.enable=1" -a "$KUNIT_KARGS") ;;
+	suites) VM_ARGS=(-m "$SUITE_MEM" -c 2 -t 2400 -a "$SUITE_KARGS") ;;
+	p2pdma) VM_ARGS=(-m 2G -c 2 -t 900 --vfio --p2pdma
+			 --allow "$TOP/tests/p2pdma.allowlist") ;;
+	*) die "unknown boot profile: $1" ;;
+	esac
+}
+# vm_boot PROFILE NAME KERNEL [scripts/vm options...] -- CMD...
+vm_boot() {
+	local profile=$1 name=$2 kernel=$3
+	shift 3
+	vm_profile "$profile"
+	"$TOP/scripts/vm" -n "$name" -k "$kernel" "${VM_ARGS[@]}" "$@"
+}
+
+# The preamble of every command that boots the series' kernel: Debian
+# packages, the base, the work tree (from patches/ when absent), the build.
+# ensure_kernel [--debug]
+ensure_kernel() {
+	"$TOP/scripts/deps" || return 1
+	"$TOP/scripts/base" || return 1
+	[ -d "$WORK/.git" ] || "$TOP/scripts/tree" import || return 1
+	"$TOP/scripts/build" "$@"
+}
+
 # The project's one identity, used for every commit the tooling makes.
 GIT_IDENT_NAME="DMA pinning series"
 GIT_IDENT_EMAIL="dma-pinning@example.org"
