@@ -4,16 +4,19 @@
  *
  *   pin_holder [STEP_MS [MAX]]
  *
- * Every STEP_MS (default 100) it pins one more page of its own anonymous
- * memory, through a new open of /sys/kernel/debug/gup_test
+ * Every STEP_MS (default 100) it pins PAGES_PER_STEP (3) more pages of its
+ * own anonymous memory, through a new open of /sys/kernel/debug/gup_test
  * (PIN_LONGTERM_TEST_START, a short-term pin held until the file is
- * closed), and holds it, up to MAX pages (default 2000).  It never unpins
- * before it ends: nr_foll_pin_acquired - nr_foll_pin_released only grows
- * while it runs, so a test that expects the global counters to balance
- * between two reads made STEP_MS apart while it grows cannot see them
- * balance.  SIGTERM or SIGINT end it; closing the files drops the pins.
- * It prints how many pins it held when it ends.  Exit 0; 4 if it cannot
- * pin at all (no CONFIG_GUP_TEST, debugfs or root); 1 on bad arguments.
+ * closed), and holds them, for up to MAX steps (default 4000).  It never
+ * unpins before it ends: nr_foll_pin_acquired - nr_foll_pin_released only
+ * grows while it grows, by 3 a step (a count no check of a single pin
+ * expects), so a test that expects the global counters to balance between
+ * two reads made a step or more apart cannot see them balance.  When it
+ * stops growing (MAX reached, or a pin failed) it prints "pin_holder:
+ * stopped growing" and holds what it has.  SIGTERM or SIGINT end it;
+ * closing the files drops the pins.  It prints how many pins it held when
+ * it ends.  Exit 0; 4 if it cannot pin at all (no CONFIG_GUP_TEST, debugfs
+ * or root); 1 on bad arguments or if it cannot have a file per step.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +34,7 @@
 #include "gup_test.h"	/* mm/gup_test.h of the kernel tree (-iquote) */
 
 #define GUP_TEST_PATH	"/sys/kernel/debug/gup_test"
+#define PAGES_PER_STEP	3
 
 static volatile sig_atomic_t stop;
 
@@ -40,12 +44,15 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-/* Pin the page at @addr through a new gup_test file: its fd, or -errno. */
+/*
+ * Pin PAGES_PER_STEP pages at @addr through a new gup_test file: its fd, or
+ * -errno.
+ */
 static int hold_one(char *addr, long pagesize)
 {
 	struct pin_longterm_test args = {
 		.addr = (uintptr_t)addr,
-		.size = pagesize,
+		.size = PAGES_PER_STEP * pagesize,
 		.flags = PIN_LONGTERM_TEST_FLAG_SHORT_TERM,
 	};
 	int fd, err;
@@ -64,8 +71,9 @@ static int hold_one(char *addr, long pagesize)
 int main(int argc, char **argv)
 {
 	long step_ms = argc > 1 ? atol(argv[1]) : 100;
-	long max = argc > 2 ? atol(argv[2]) : 2000;
+	long max = argc > 2 ? atol(argv[2]) : 4000;
 	long pagesize = sysconf(_SC_PAGESIZE), held = 0;
+	long step = PAGES_PER_STEP * pagesize;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct timespec ts;
 	struct rlimit rl;
@@ -85,13 +93,13 @@ int main(int argc, char **argv)
 			(long)rl.rlim_cur, max + 16, strerror(errno));
 		return 1;
 	}
-	mem = mmap(NULL, max * pagesize, PROT_READ | PROT_WRITE,
+	mem = mmap(NULL, max * step, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
 		fprintf(stderr, "pin_holder: mmap: %s\n", strerror(errno));
 		return 1;
 	}
-	memset(mem, 1, max * pagesize);
+	memset(mem, 1, max * step);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
@@ -99,9 +107,9 @@ int main(int argc, char **argv)
 	ts.tv_nsec = step_ms % 1000 * 1000000L;
 	while (!stop) {
 		if (held < max) {
-			fd = hold_one(mem + held * pagesize, pagesize);
+			fd = hold_one(mem + held * step, pagesize);
 			if (fd < 0) {
-				fprintf(stderr, "pin_holder: pin %ld: %s\n",
+				fprintf(stderr, "pin_holder: step %ld: %s\n",
 					held + 1, strerror(-fd));
 				if (!held)
 					return 4;
@@ -110,10 +118,15 @@ int main(int argc, char **argv)
 			} else {
 				held++;
 			}
+			if (held == max) {
+				printf("pin_holder: stopped growing at %ld pins\n",
+				       held * PAGES_PER_STEP);
+				fflush(stdout);
+			}
 		}
 		nanosleep(&ts, NULL);
 	}
-	printf("pin_holder: held %ld pins (one every %ld ms, at most %ld)\n",
-	       held, step_ms, max);
+	printf("pin_holder: held %ld pins (%d every %ld ms)\n",
+	       held * PAGES_PER_STEP, PAGES_PER_STEP, step_ms);
 	return 0;
 }
