@@ -42,3 +42,33 @@ run_prog() {
 	rm -f "$out"
 	return 0
 }
+
+# kselftest_prog_tap LOG P: program P's part of a run_kselftest.sh log of
+# run_vmtests.sh, as run_prog writes it (its own KTAP nested, under the
+# outer result that run_vmtests.sh gave it; no result line: "not ok").
+kselftest_prog_tap() {
+	local log=$1 p=$2 out rc res
+	out=$(mktemp /tmp/ks_prog.XXXXXX)
+	# Its lines come between "running ./P" and run_vmtests.sh's result
+	# line, each with two "# " prefixes (run_kselftest.sh's and
+	# run_vmtests.sh's); run_vmtests.sh's banner lines are dropped.
+	awk -v p="$p" '
+		$0 == "# # running ./" p { on = 1; getline; next }
+		on && $0 ~ "^# (not )?ok [0-9]+ (\\./)?" p "( |$)" { print "RESULT " $0; exit }
+		on && /^# # \[(PASS|SKIP|FAIL)\]$/ { next }
+		on { sub(/^# # ?/, ""); print }
+	' "$log" >"$out"
+	res=$(sed -n 's/^RESULT # //p' "$out")
+	sed -i '/^RESULT /d' "$out"
+	case $res in
+	"ok "*"# SKIP"*) rc=4 ;;
+	"ok "*) rc=0 ;;
+	"not ok "*"# exit="*) rc=${res##*# exit=} ;;
+	*) rc=1; echo "no result line of run_vmtests.sh for ./$p in the log" >>"$out" ;;
+	esac
+	echo "KTAP version 1"
+	echo "1..1"
+	sed 's/^/    /' "$out"
+	outer_result "$p" "$rc" "$out"
+	rm -f "$out"
+}
