@@ -47,28 +47,36 @@ run_prog() {
 # run_vmtests.sh, as run_prog writes it (its own KTAP nested, under the
 # outer result that run_vmtests.sh gave it; no result line: "not ok").
 kselftest_prog_tap() {
-	local log=$1 p=$2 out rc res
+	local log=$1 p=$2 out res rc
 	out=$(mktemp /tmp/ks_prog.XXXXXX)
+	res=$(mktemp /tmp/ks_res.XXXXXX)
 	# Its lines come between "running ./P" and run_vmtests.sh's result
 	# line, each with two "# " prefixes (run_kselftest.sh's and
-	# run_vmtests.sh's); run_vmtests.sh's banner lines are dropped.
-	awk -v p="$p" '
-		$0 == "# # running ./" p { on = 1; getline; next }
-		on && $0 ~ "^# (not )?ok [0-9]+ (\\./)?" p "( |$)" { print "RESULT " $0; exit }
-		on && /^# # \[(PASS|SKIP|FAIL)\]$/ { next }
-		on { sub(/^# # ?/, ""); print }
+	# run_vmtests.sh's); run_vmtests.sh's banner lines are dropped.  A
+	# line without the runner's prefix (its own result, after a timeout)
+	# ends the part without a result.
+	awk -v p="$p" -v res="$res" '
+		!on && $0 == "# # running ./" p { on = 1; getline; next }
+		!on { next }
+		!/^# / { exit }
+		/^# (not )?ok [0-9]+ / {
+			name = $0
+			sub(/^# (not )?ok [0-9]+ (\.\/)?/, "", name)
+			sub(/ # .*$/, "", name)
+			if (name == p) { print substr($0, 3) >res; exit }
+		}
+		/^# # \[(PASS|SKIP|FAIL)\]$/ { next }
+		{ sub(/^# # ?/, ""); print }
 	' "$log" >"$out"
-	res=$(sed -n 's/^RESULT # //p' "$out")
-	sed -i '/^RESULT /d' "$out"
-	case $res in
+	case $(cat "$res") in
 	"ok "*"# SKIP"*) rc=4 ;;
 	"ok "*) rc=0 ;;
-	"not ok "*"# exit="*) rc=${res##*# exit=} ;;
+	"not ok "*"# exit="*) rc=$(sed 's/.*# exit=//' "$res") ;;
 	*) rc=1; echo "no result line of run_vmtests.sh for ./$p in the log" >>"$out" ;;
 	esac
 	echo "KTAP version 1"
 	echo "1..1"
 	sed 's/^/    /' "$out"
 	outer_result "$p" "$rc" "$out"
-	rm -f "$out"
+	rm -f "$out" "$res"
 }
