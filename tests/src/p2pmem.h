@@ -24,6 +24,9 @@ static inline void *p2pmem_map(const char *alloc_path, size_t len)
 	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
+	/* Not in a child's copy: an unbind would unmap it too (p2p_unbind.h). */
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_DONTFORK);
 	if (p == MAP_FAILED) {
 		ktap_print_msg("mmap %zu bytes of %s: %s", len, alloc_path,
 			       strerror(errno));

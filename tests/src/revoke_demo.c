@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "gup_test.h"	/* mm/gup_test.h of the kernel tree (-iquote) */
+#include "p2p_unbind.h"	/* tools/testing/selftests/mm of the kernel tree */
 #include "p2pmem.h"
 #include "sysfs.h"
 #include "vmstat.h"
@@ -95,6 +96,7 @@ static int demo_p2pmem(void)
 	char bdf[64], drv[256], path[512], *mem;
 	struct pin_longterm_test_status st;
 	struct pin_longterm_test_event ev;
+	struct p2p_unbind u;
 	struct pin_stat base;
 	double t;
 	glob_t g;
@@ -129,11 +131,21 @@ static int demo_p2pmem(void)
 	       err ? strerror(err) : "pinned", (unsigned long long)st.nr_pinned);
 	expect(!err && st.nr_pinned == pages, "expected %zu pages pinned\n", pages);
 
-	/* The unbind returns once memunmap_pages() has found no page in use. */
+	/*
+	 * The unbind returns once memunmap_pages() has found no page in use;
+	 * a child writes it, so that an unbind that waits for a pin cannot
+	 * hold the demo (30 s, then it gives up on it).
+	 */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
-	t = now_ms();
-	err = write_str(path, bdf) ? 0 : errno;
-	t = now_ms() - t;
+	err = -p2p_unbind_start(&u, path, bdf, NULL);
+	if (!err && !p2p_unbind_wait(&u, 30)) {
+		p2p_unbind_abandon(&u);
+		printf("unbind of the NVMe: still waiting after 30 s, given up\n");
+		return 1;
+	}
+	t = err ? 0 : (u.t1 - u.t0) * 1e3;
+	if (!err)
+		err = u.err;
 	st = status();
 	ev = last_event();
 	printf("unbind of the NVMe: %s in %.0f ms\n", err ? strerror(err) : "completed", t);

@@ -42,6 +42,7 @@
 #include <infiniband/verbs.h>
 
 #include "sysfs.h"
+#include "p2p_unbind.h"	/* tools/testing/selftests/mm of the kernel tree */
 
 /* The gup_test debugfs ABI (mm/gup_test.h), revocable part. */
 struct pin_longterm_test {
@@ -116,20 +117,31 @@ static void find_provider(void)
 	snprintf(drv, sizeof(drv), "%s", strrchr(link, '/') + 1);
 }
 
-/* Unbind; returns the seconds the write took. */
+/*
+ * Unbind, in a child (an unbind that waits for a pin cannot hold the
+ * benchmark: it gives up after 60 s); returns the seconds the write took.
+ */
 static double unbind(void)
 {
+	struct p2p_unbind u;
 	char path[256];
-	double t;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
-	t = now();
-	if (!write_str(path, bdf))
+	errno = -p2p_unbind_start(&u, path, bdf, NULL);
+	if (errno)
+		die("unbind: fork");
+	if (!p2p_unbind_wait(&u, 60)) {
+		p2p_unbind_abandon(&u);
+		errno = ETIMEDOUT;
+		die("unbind still waiting after 60 s");
+	}
+	errno = u.err;
+	if (errno)
 		die("unbind");
-	return now() - t;
+	return u.t1 - u.t0;
 }
 
-static void bind(void)
+static void bind_driver(void)
 {
 	char path[256];
 	int i;
@@ -174,6 +186,8 @@ static char *map_p2pmem(size_t len)
 	close(fd);
 	if (mem == MAP_FAILED)
 		die("mmap p2pmem");
+	/* Not in the unbind's child: it would have its copy to unmap too. */
+	madvise(mem, len, MADV_DONTFORK);
 	memset(mem, 0x5a, len);
 	return mem;
 }
@@ -212,7 +226,7 @@ static bool run(int mib, int subs, int rounds)
 		char *mem;
 
 		base[r] = unbind();
-		bind();
+		bind_driver();
 		mem = map_p2pmem(len);
 		for (i = 0; i < subs; i++) {
 			struct pin_longterm_test args = {
@@ -246,7 +260,7 @@ static bool run(int mib, int subs, int rounds)
 			close(fds[i]);
 		}
 		munmap(mem, len);
-		bind();
+		bind_driver();
 	}
 	median = sort_rounds(base, extra, cb_ms, rounds);
 	printf("%4d MiB %5d subs %4d pages/sub  no-pin unbind %7.1f ms  extra: median %6.1f  p90 %6.1f  max %6.1f ms  callbacks median %6.1f ms%s\n",
@@ -309,7 +323,7 @@ static bool run_mrs(int nr, int rounds)
 		char *mem;
 
 		base[r] = unbind();
-		bind();
+		bind_driver();
 		mem = map_p2pmem(len);
 		for (i = 0; i < nr; i++) {
 			mrs[i] = ibv_reg_mr(rdma_pd, mem + i * page, page,
@@ -333,7 +347,7 @@ static bool run_mrs(int nr, int rounds)
 			if (ibv_dereg_mr(mrs[i]))
 				die("ibv_dereg_mr");
 		munmap(mem, len);
-		bind();
+		bind_driver();
 	}
 	median = sort_rounds(base, extra, cb_ms, rounds);
 	printf("rxe: %5d MRs of 1 page  no-pin unbind %7.1f ms  extra: median %6.1f  p90 %6.1f  max %6.1f ms  callbacks median %6.1f ms%s\n",
