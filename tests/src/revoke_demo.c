@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +29,7 @@
 #include <unistd.h>
 
 #include "gup_test.h"	/* mm/gup_test.h of the kernel tree (-iquote) */
-#include "p2p_unbind.h"	/* tools/testing/selftests/mm of the kernel tree */
-#include "p2pmem.h"
-#include "sysfs.h"
+#include "p2p_provider.h"	/* tools/testing/selftests/mm of the kernel tree */
 #include "vmstat.h"
 
 static int gup_fd;
@@ -93,31 +90,31 @@ static void print_pins(const struct pin_stat *base, const char *why)
 static int demo_p2pmem(void)
 {
 	const size_t len = 1 << 20, pages = len / getpagesize();
-	char bdf[64], drv[256], path[512], *mem;
 	struct pin_longterm_test_status st;
 	struct pin_longterm_test_event ev;
+	static struct p2p_provider prov;
 	struct p2p_unbind u;
 	struct pin_stat base;
 	double t;
-	glob_t g;
-	int err, i;
-	ssize_t n;
+	char *mem;
+	int err;
 
-	if (glob("/sys/bus/pci/devices/*/p2pmem/allocate", 0, NULL, &g)) {
+	err = -p2p_provider_find(&prov, NULL);
+	if (err == ENODEV) {
 		printf("no published p2pmem: needs scripts/vm --p2pdma\n");
 		return 4;
 	}
-	sscanf(g.gl_pathv[0], "/sys/bus/pci/devices/%63[^/]", bdf);
-	mem = p2pmem_map(g.gl_pathv[0], len);
-	globfree(&g);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	n = readlink(path, drv, sizeof(drv) - 1);
-	if (!mem || n <= 0)
+	mem = err ? NULL : p2p_provider_map(&prov, len);
+	if (!mem) {
+		printf("p2pmem of %s (%s): %s\n", prov.bdf, prov.alloc_path,
+		       strerror(err ? err : errno));
 		return 1;
-	drv[n] = 0;
+	}
+	/* Bound again if the demo exits or is killed while it is not. */
+	p2p_provider_restore_on_exit(&prov, NULL);
 	memset(mem, 0x5a, len);	/* the driver's buffer, in the CMB */
 	printf("1 MiB of P2PDMA memory mapped from %s (%s, its controller memory buffer)\n",
-	       bdf, strrchr(drv, '/') + 1);
+	       prov.bdf, prov.drv);
 
 	err = pin(mem, len, PIN_LONGTERM_TEST_FLAG_P2PDMA | PIN_LONGTERM_TEST_FLAG_USE_WRITE);
 	printf("long-term pin, not revocable: refused (%s)\n", strerror(err));
@@ -136,10 +133,9 @@ static int demo_p2pmem(void)
 	 * a child writes it, so that an unbind that waits for a pin cannot
 	 * hold the demo (30 s, then it gives up on it).
 	 */
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
-	err = -p2p_unbind_start(&u, path, bdf, NULL);
-	if (!err && !p2p_unbind_wait(&u, 30)) {
-		p2p_unbind_abandon(&u);
+	err = -p2p_provider_unbind_start(&prov, &u, NULL);
+	if (!err && !p2p_provider_unbind_wait(&prov, &u, 30)) {
+		p2p_provider_unbind_abandon(&prov, &u);
 		printf("unbind of the NVMe: still waiting after 30 s, given up\n");
 		return 1;
 	}
@@ -159,13 +155,9 @@ static int demo_p2pmem(void)
 
 	/* Give the memory back to the driver. */
 	munmap(mem, len);
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", strrchr(drv, '/') + 1);
-	write_str(path, bdf);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
-	for (i = 0; i < 100 && access(path, F_OK); i++)
-		usleep(100 * 1000);
-	printf("NVMe bound again: p2pmem %s\n", access(path, F_OK) ? "NOT published" : "published again");
-	expect(!access(path, F_OK), "p2pmem not back\n");
+	err = -p2p_provider_bind(&prov, 10);
+	printf("NVMe bound again: p2pmem %s\n", err ? strerror(err) : "published again");
+	expect(!err, "p2pmem not back\n");
 	return unexpected;
 }
 

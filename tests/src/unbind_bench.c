@@ -28,7 +28,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,7 +41,7 @@
 #include <infiniband/verbs.h>
 
 #include "sysfs.h"
-#include "p2p_unbind.h"	/* tools/testing/selftests/mm of the kernel tree */
+#include "p2p_provider.h"	/* tools/testing/selftests/mm of the kernel tree */
 
 /* The gup_test debugfs ABI (mm/gup_test.h), revocable part. */
 struct pin_longterm_test {
@@ -64,24 +63,15 @@ struct pin_longterm_test_status {
 #define PIN_LONGTERM_TEST_FLAG_P2PDMA		8
 #define PIN_LONGTERM_TEST_FLAG_REVOCABLE	16
 
-#define P2PMEM_GLOB	"/sys/bus/pci/devices/*/p2pmem/allocate"
 #define MAX_ROUNDS	100
 #define MAX_SUBS	1024
 
-static char bdf[64], drv[64];
+static struct p2p_provider prov;
 
 static void die(const char *what)
 {
 	fprintf(stderr, "unbind_bench: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static long stat_value(const char *name)
@@ -99,24 +89,6 @@ static long stat_value(const char *name)
 	return val;
 }
 
-static void find_provider(void)
-{
-	char path[256], link[256];
-	glob_t g;
-	ssize_t n;
-
-	if (glob(P2PMEM_GLOB, 0, NULL, &g))
-		die("no published p2pmem");
-	sscanf(g.gl_pathv[0], "/sys/bus/pci/devices/%63[^/]", bdf);
-	globfree(&g);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		die("driver link");
-	link[n] = 0;
-	snprintf(drv, sizeof(drv), "%s", strrchr(link, '/') + 1);
-}
-
 /*
  * Unbind, in a child (an unbind that waits for a pin cannot hold the
  * benchmark: it gives up after 60 s); returns the seconds the write took.
@@ -124,14 +96,12 @@ static void find_provider(void)
 static double unbind(void)
 {
 	struct p2p_unbind u;
-	char path[256];
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
-	errno = -p2p_unbind_start(&u, path, bdf, NULL);
+	errno = -p2p_provider_unbind_start(&prov, &u, NULL);
 	if (errno)
 		die("unbind: fork");
-	if (!p2p_unbind_wait(&u, 60)) {
-		p2p_unbind_abandon(&u);
+	if (!p2p_provider_unbind_wait(&prov, &u, 60)) {
+		p2p_provider_unbind_abandon(&prov, &u);
 		errno = ETIMEDOUT;
 		die("unbind still waiting after 60 s");
 	}
@@ -143,17 +113,11 @@ static double unbind(void)
 
 static void bind_driver(void)
 {
-	char path[256];
-	int i;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
-	if (!write_str(path, bdf))
+	errno = -p2p_provider_bind(&prov, 5);
+	if (errno == ETIMEDOUT)
+		die("p2pmem not published again within 5 s");
+	if (errno)
 		die("bind");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
-	for (i = 0; i < 100 && access(path, F_OK); i++)
-		usleep(50 * 1000);
-	if (i == 100)
-		die("p2pmem not published again");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -174,20 +138,10 @@ static double pctl(const double *v, int n, int pct)
 /* @len bytes of the provider's p2pmem, mapped and written. */
 static char *map_p2pmem(size_t len)
 {
-	char path[256];
-	char *mem;
-	int fd;
+	char *mem = p2p_provider_map(&prov, len);
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate", bdf);
-	fd = open(path, O_RDWR);
-	if (fd < 0)
-		die(path);
-	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (mem == MAP_FAILED)
-		die("mmap p2pmem");
-	/* Not in the unbind's child: it would have its copy to unmap too. */
-	madvise(mem, len, MADV_DONTFORK);
+	if (!mem)
+		die(prov.alloc_path);
 	memset(mem, 0x5a, len);
 	return mem;
 }
@@ -400,8 +354,12 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1 || rounds > MAX_ROUNDS)
 		rounds = 10;
-	find_provider();
-	printf("provider %s (%s), %d rounds per configuration\n", bdf, drv, rounds);
+	errno = -p2p_provider_find(&prov, NULL);
+	if (errno)
+		die(errno == ENODEV ? "no published p2pmem" : "the p2pmem provider's driver");
+	/* Bound again if the benchmark exits or is killed while it is not. */
+	p2p_provider_restore_on_exit(&prov, NULL);
+	printf("provider %s (%s), %d rounds per configuration\n", prov.bdf, prov.drv, rounds);
 	for (m = 0; m < nr_mibs; m++)
 		for (s = 0; s < nr_subs; s++) {
 			if (subs[s] < 1 || subs[s] > MAX_SUBS ||

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tests of the selftests' P2PDMA provider helper (p2p_provider.h), on the
+ * host, in a sysfs of its own: DIR/bus/pci/devices/<bdf>/p2pmem/allocate
+ * (a regular file), the device's "driver" link, and the driver's "bind"
+ * (a regular file, so that what was written to it can be read back) and
+ * "unbind": a regular file for an unbind that returns, a FIFO without a
+ * reader for one that waits (for pins, on a real machine).  A process
+ * that plays the test is forked for each case, so that its exit and its
+ * death by a signal can be looked at.  One KTAP result line per case, no
+ * plan (the caller, tests/host/ktap-selftest, numbers them).
+ *
+ *   p2p_provider_test DIR
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "p2p_provider.h"
+
+#define BDF	"0000:01:00.0"
+
+static char root[256], dev[512], drv[512], bind_path[600], unbind_path[600];
+
+static void result(int ok, const char *name, const char *why)
+{
+	printf("%sok %s%s%s\n", ok ? "" : "not ", name, ok ? "" : " # ", ok ? "" : why);
+	fflush(stdout);
+}
+
+/* What was written to the fake "bind" (emptied for the next case). */
+static const char *bound(bool empty)
+{
+	static char buf[64];
+	ssize_t n;
+	int fd;
+
+	fd = open(bind_path, O_RDWR);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	buf[n > 0 ? n : 0] = 0;
+	if (fd >= 0 && empty && ftruncate(fd, 0))
+		buf[0] = '?';
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* "unbind" as a regular file (@fifo false) or as a FIFO. */
+static void make_unbind(bool fifo)
+{
+	unlink(unbind_path);
+	if (fifo)
+		mkfifo(unbind_path, 0600);
+	else
+		close(open(unbind_path, O_CREAT | O_WRONLY | O_TRUNC, 0600));
+}
+
+static int mkfile(const char *path, size_t size)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+
+	if (fd < 0 || ftruncate(fd, size))
+		return -1;
+	return close(fd);
+}
+
+static int setup(const char *dir)
+{
+	char path[1200];
+
+	snprintf(root, sizeof(root), "%s", dir);
+	snprintf(dev, sizeof(dev), "%s/bus/pci/devices/" BDF, root);
+	snprintf(drv, sizeof(drv), "%s/bus/pci/drivers/nvme", root);
+	snprintf(bind_path, sizeof(bind_path), "%s/bind", drv);
+	snprintf(unbind_path, sizeof(unbind_path), "%s/unbind", drv);
+	snprintf(path, sizeof(path), "mkdir -p '%s/p2pmem' '%s'", dev, drv);
+	if (system(path))
+		return -1;
+	snprintf(path, sizeof(path), "%s/p2pmem/allocate", dev);
+	if (mkfile(path, 4096) || mkfile(bind_path, 0))
+		return -1;
+	snprintf(path, sizeof(path), "%s/driver", dev);
+	unlink(path);
+	return symlink("../../../../bus/pci/drivers/nvme", path);
+}
+
+/* How a forked test process ended: its exit status, or 128 + its signal. */
+static int ended(pid_t pid, double secs)
+{
+	double end = p2p_unbind_clock() + secs;
+	int status;
+
+	while (p2p_unbind_clock() < end) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) :
+						     WEXITSTATUS(status);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* Wait up to 2 s for the fake "bind" to hold the address. */
+static bool bound_within(void)
+{
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (!strcmp(bound(false), BDF))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static int hook_fd = -1;
+
+/* The test's own part of the signal handler: says it ran. */
+static void on_signal(int sig)
+{
+	char c = (char)sig;
+
+	if (write(hook_fd, &c, 1) != 1)
+		_exit(3);
+}
+
+/*
+ * A test process: finds the provider, asks for its restore, and unbinds
+ * it (@wait: until the unbind returns); tells @ready its state, then
+ * pauses.  Never returns.
+ */
+static void __attribute__((noreturn)) test_process(int ready, bool wait)
+{
+	static struct p2p_provider p;
+	struct p2p_unbind u;
+	char state;
+
+	if (p2p_provider_find(&p, root))
+		_exit(10);
+	p2p_provider_restore_on_exit(&p, on_signal);
+	if (p2p_provider_unbind_start(&p, &u, NULL))
+		_exit(11);
+	if (wait && !p2p_provider_unbind_wait(&p, &u, 5))
+		_exit(12);
+	state = (char)atomic_load(&p.state);
+	if (write(ready, &state, 1) != 1)
+		_exit(13);
+	pause();
+	_exit(14);
+}
+
+/* Fork test_process(); its state once it is ready, or -1. */
+static int fork_test(pid_t *pid, bool wait)
+{
+	int p[2];
+	char state;
+
+	if (pipe(p))
+		return -1;
+	*pid = fork();
+	if (!*pid) {
+		close(p[0]);
+		test_process(p[1], wait);
+	}
+	close(p[1]);
+	if (read(p[0], &state, 1) != 1)
+		state = -1;
+	close(p[0]);
+	return state;
+}
+
+int main(int argc, char **argv)
+{
+	struct p2p_provider p;
+	struct p2p_unbind u;
+	int h[2], fd, ok, st, err;
+	char buf[300], c;
+	pid_t pid;
+	void *mem;
+
+	if (argc != 2 || setup(argv[1]) || pipe(h))
+		return 2;
+	hook_fd = h[1];
+	fcntl(h[0], F_SETFL, O_NONBLOCK);
+
+	/* 1. What it finds, and a mapping of its p2pmem. */
+	err = p2p_provider_find(&p, root);
+	mem = err ? NULL : p2p_provider_map(&p, 4096);
+	snprintf(buf, sizeof(buf), "%s/bus/pci/drivers/nvme/unbind", root);
+	ok = !err && !strcmp(p.bdf, BDF) && !strcmp(p.drv, "nvme") &&
+	     !strcmp(p.unbind_path, buf) && mem &&
+	     atomic_load(&p.state) == P2P_PROVIDER_BOUND;
+	if (mem)
+		munmap(mem, 4096);
+	ok &= p2p_provider_find(&p, "/nonexistent") == -ENODEV;
+	result(ok, "p2p_provider: finds the provider, its driver and paths, maps its p2pmem; ENODEV without one",
+	       err ? strerror(-err) : p.drv);
+
+	/* 2. An unbind that returns: UNBOUND; a bind writes the address. */
+	make_unbind(false);
+	p2p_provider_find(&p, root);
+	ok = !p2p_provider_unbind_start(&p, &u, NULL) &&
+	     p2p_provider_unbind_wait(&p, &u, 5) && !u.err &&
+	     atomic_load(&p.state) == P2P_PROVIDER_UNBOUND;
+	/* The child, which the test acknowledged, binds nothing. */
+	usleep(200 * 1000);
+	ok &= !*bound(false);
+	err = p2p_provider_bind(&p, 1);
+	ok &= !err && !strcmp(bound(true), BDF) &&
+	      atomic_load(&p.state) == P2P_PROVIDER_BOUND;
+	/* Nothing to bind when BOUND. */
+	ok &= !p2p_provider_bind(&p, 1) && !*bound(true);
+	result(ok, "p2p_provider: after an unbind that returns, its child binds nothing, one bind writes the address; none when bound",
+	       "state or bind wrong");
+
+	/* 3. An unbind that fails leaves it BOUND, and nothing is bound. */
+	unlink(unbind_path);
+	ok = !p2p_provider_unbind_start(&p, &u, NULL) &&
+	     p2p_provider_unbind_wait(&p, &u, 5) && u.err == ENOENT &&
+	     atomic_load(&p.state) == P2P_PROVIDER_BOUND &&
+	     !p2p_provider_bind(&p, 1) && !*bound(true);
+	result(ok, "p2p_provider: an unbind that fails leaves the provider bound; no bind is written",
+	       "state or bind wrong");
+
+	/*
+	 * 4. An unbind that never returns: abandoned, STUCK; no bind, now or
+	 * at exit (a bind would wait for the unbind).
+	 */
+	make_unbind(true);
+	ok = !p2p_provider_unbind_start(&p, &u, NULL) &&
+	     !p2p_provider_unbind_wait(&p, &u, 0.3);
+	p2p_provider_unbind_abandon(&p, &u);
+	ok &= atomic_load(&p.state) == P2P_PROVIDER_STUCK &&
+	      p2p_provider_bind(&p, 1) == -EDEADLK;
+	pid = fork();
+	if (!pid) {
+		p2p_provider_restore_on_exit(&p, NULL);
+		exit(0);
+	}
+	ok &= ended(pid, 2) == 0 && !*bound(true);
+	result(ok, "p2p_provider: an abandoned unbind leaves the provider stuck; bind gives EDEADLK, exit binds nothing",
+	       "state wrong, or a bind was written");
+
+	/* 5. Exit while UNBOUND: bound again by the exit handler. */
+	make_unbind(false);
+	pid = fork();
+	if (!pid) {
+		p2p_provider_find(&p, root);
+		p2p_provider_restore_on_exit(&p, NULL);
+		if (!p2p_provider_unbind_start(&p, &u, NULL))
+			p2p_provider_unbind_wait(&p, &u, 5);
+		exit(atomic_load(&p.state));
+	}
+	ok = ended(pid, 5) == P2P_PROVIDER_UNBOUND && !strcmp(bound(true), BDF);
+	result(ok, "p2p_provider: a test that exits with the provider unbound binds it again",
+	       "no bind at exit");
+
+	/*
+	 * 6. Killed while UNBOUND: the handler binds, the test's hook runs,
+	 * and the process dies of the signal.
+	 */
+	while (read(h[0], &c, 1) == 1)
+		;
+	st = fork_test(&pid, true);
+	kill(pid, SIGTERM);
+	ok = st == P2P_PROVIDER_UNBOUND && ended(pid, 2) == 128 + SIGTERM &&
+	     !strcmp(bound(true), BDF) && read(h[0], &c, 1) == 1 && c == SIGTERM;
+	result(ok, "p2p_provider: SIGTERM while unbound binds the provider, runs the test's hook, and kills the test",
+	       "no bind, no hook, or the test lived on");
+
+	/*
+	 * 7. Killed while the unbind waits: the handler does not bind (that
+	 * would wait for the unbind), the test dies at once; when the unbind
+	 * returns, its child, finding the test gone, binds.
+	 */
+	make_unbind(true);
+	st = fork_test(&pid, false);
+	usleep(200 * 1000);
+	kill(pid, SIGTERM);
+	ok = st == P2P_PROVIDER_UNBINDING && ended(pid, 2) == 128 + SIGTERM &&
+	     !*bound(false);
+	fd = open(unbind_path, O_RDONLY);	/* the unbind returns */
+	ok &= fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
+	ok &= bound_within();
+	if (fd >= 0)
+		close(fd);
+	bound(true);
+	result(ok, "p2p_provider: SIGTERM while the unbind waits kills the test at once; the unbind's child binds once it returns",
+	       "the test hung or bound, or the child did not bind");
+
+	unlink(unbind_path);
+	return 0;
+}
