@@ -2,7 +2,8 @@
 /*
  * Tests of the selftests' P2PDMA provider helper (p2p_provider.h), on the
  * host, in a sysfs of its own: DIR/bus/pci/devices/<bdf>/p2pmem/allocate
- * (a regular file), the device's "driver" link, and the driver's "bind"
+ * and p2pmem/published (regular files), the device's "driver" link, and
+ * the driver's "bind"
  * (a regular file, so that what was written to it can be read back) and
  * "unbind": a regular file for an unbind that returns, a FIFO without a
  * reader for one that waits (for pins, on a real machine).  A process
@@ -27,6 +28,7 @@
 #define BDF	"0000:01:00.0"
 
 static char root[256], dev[512], drv[512], bind_path[600], unbind_path[600];
+static char published[600];
 
 static void result(int ok, const char *name, const char *why)
 {
@@ -70,6 +72,16 @@ static int mkfile(const char *path, size_t size)
 	return close(fd);
 }
 
+/* Write @c to the fake p2pmem/published. */
+static int publish(char c)
+{
+	int fd = open(published, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, &c, 1) != 1)
+		return -1;
+	return close(fd);
+}
+
 static int setup(const char *dir)
 {
 	char path[1200];
@@ -83,7 +95,8 @@ static int setup(const char *dir)
 	if (system(path))
 		return -1;
 	snprintf(path, sizeof(path), "%s/p2pmem/allocate", dev);
-	if (mkfile(path, 4096) || mkfile(bind_path, 0))
+	snprintf(published, sizeof(published), "%s/p2pmem/published", dev);
+	if (mkfile(path, 4096) || mkfile(bind_path, 0) || publish('1'))
 		return -1;
 	snprintf(path, sizeof(path), "%s/driver", dev);
 	unlink(path);
@@ -131,12 +144,16 @@ static void on_signal(int sig)
 		_exit(3);
 }
 
+enum { NO_WAIT, WAIT, RESULT_ONLY };
+
 /*
  * A test process: finds the provider, asks for its restore, and unbinds
- * it (@wait: until the unbind returns); tells @ready its state, then
- * pauses.  Never returns.
+ * it; @wait: NO_WAIT, WAIT until the unbind returns, or RESULT_ONLY: get
+ * its result but stop short of what p2p_provider_unbind_wait() does next
+ * (set the state, acknowledge), as a signal there would.  Tells @ready its
+ * state, then pauses.  Never returns.
  */
-static void __attribute__((noreturn)) test_process(int ready, bool wait)
+static void __attribute__((noreturn)) test_process(int ready, int wait)
 {
 	static struct p2p_provider p;
 	struct p2p_unbind u;
@@ -147,7 +164,9 @@ static void __attribute__((noreturn)) test_process(int ready, bool wait)
 	p2p_provider_restore_on_exit(&p, on_signal);
 	if (p2p_provider_unbind_start(&p, &u, NULL))
 		_exit(11);
-	if (wait && !p2p_provider_unbind_wait(&p, &u, 5))
+	if (wait == WAIT && !p2p_provider_unbind_wait(&p, &u, 5))
+		_exit(12);
+	if (wait == RESULT_ONLY && !p2p_unbind_result(&u, 5))
 		_exit(12);
 	state = (char)atomic_load(&p.state);
 	if (write(ready, &state, 1) != 1)
@@ -157,7 +176,7 @@ static void __attribute__((noreturn)) test_process(int ready, bool wait)
 }
 
 /* Fork test_process(); its state once it is ready, or -1. */
-static int fork_test(pid_t *pid, bool wait)
+static int fork_test(pid_t *pid, int wait)
 {
 	int p[2];
 	char state;
@@ -182,6 +201,7 @@ int main(int argc, char **argv)
 	struct p2p_unbind u;
 	int h[2], fd, ok, st, err;
 	char buf[300], c;
+	double t;
 	pid_t pid;
 	void *mem;
 
@@ -220,20 +240,31 @@ int main(int argc, char **argv)
 	result(ok, "p2p_provider: after an unbind that returns, its child binds nothing, one bind writes the address; none when bound",
 	       "state or bind wrong");
 
-	/* 3. An unbind that fails leaves it BOUND, and nothing is bound. */
+	/*
+	 * 3. An unbind that fails leaves it BOUND, and nothing is bound; an
+	 * UNBOUND provider is not unbound (ENODEV), nor a STUCK one (EBUSY).
+	 */
 	unlink(unbind_path);
 	ok = !p2p_provider_unbind_start(&p, &u, NULL) &&
 	     p2p_provider_unbind_wait(&p, &u, 5) && u.err == ENOENT &&
 	     atomic_load(&p.state) == P2P_PROVIDER_BOUND &&
 	     !p2p_provider_bind(&p, 1) && !*bound(true);
-	result(ok, "p2p_provider: an unbind that fails leaves the provider bound; no bind is written",
-	       "state or bind wrong");
+	atomic_store(&p.state, P2P_PROVIDER_UNBOUND);
+	ok &= p2p_provider_unbind_start(&p, &u, NULL) == -ENODEV &&
+	      atomic_load(&p.state) == P2P_PROVIDER_UNBOUND;
+	atomic_store(&p.state, P2P_PROVIDER_STUCK);
+	ok &= p2p_provider_unbind_start(&p, &u, NULL) == -EBUSY &&
+	      atomic_load(&p.state) == P2P_PROVIDER_STUCK;
+	result(ok, "p2p_provider: an unbind that fails leaves the provider bound, no bind written; no unbind unless bound (ENODEV, EBUSY)",
+	       "state, bind or errno wrong");
 
 	/*
-	 * 4. An unbind that never returns: abandoned, STUCK; no bind, now or
-	 * at exit (a bind would wait for the unbind).
+	 * 4. An unbind that does not return: abandoned, STUCK; no bind, now
+	 * or at exit (a bind would wait for the unbind).  When the unbind
+	 * returns at last, its abandoned child binds.
 	 */
 	make_unbind(true);
+	p2p_provider_find(&p, root);
 	ok = !p2p_provider_unbind_start(&p, &u, NULL) &&
 	     !p2p_provider_unbind_wait(&p, &u, 0.3);
 	p2p_provider_unbind_abandon(&p, &u);
@@ -244,11 +275,49 @@ int main(int argc, char **argv)
 		p2p_provider_restore_on_exit(&p, NULL);
 		exit(0);
 	}
-	ok &= ended(pid, 2) == 0 && !*bound(true);
-	result(ok, "p2p_provider: an abandoned unbind leaves the provider stuck; bind gives EDEADLK, exit binds nothing",
-	       "state wrong, or a bind was written");
+	ok &= ended(pid, 2) == 0 && !*bound(false);
+	fd = open(unbind_path, O_RDONLY);	/* the unbind returns */
+	ok &= fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
+	ok &= bound_within();
+	if (fd >= 0)
+		close(fd);
+	bound(true);
+	result(ok, "p2p_provider: an abandoned unbind leaves the provider stuck (bind: EDEADLK, exit binds nothing); its child binds when it returns",
+	       "state wrong, a bind was written, or the child did not bind");
 
-	/* 5. Exit while UNBOUND: bound again by the exit handler. */
+	/*
+	 * 5. A result that came before the abandon is taken: UNBOUND, and the
+	 * acknowledged child binds nothing.
+	 */
+	make_unbind(false);
+	p2p_provider_find(&p, root);
+	ok = !p2p_provider_unbind_start(&p, &u, NULL);
+	usleep(200 * 1000);
+	p2p_provider_unbind_abandon(&p, &u);
+	usleep(200 * 1000);
+	ok &= u.done && !u.err && atomic_load(&p.state) == P2P_PROVIDER_UNBOUND &&
+	      !*bound(false);
+	/* Bound, it does not wait for the p2pmem; unbound, it does. */
+	publish('0');
+	t = p2p_unbind_clock();
+	ok &= p2p_provider_bind(&p, 0.3) == -ETIMEDOUT &&
+	      p2p_unbind_clock() - t >= 0.3 && !strcmp(bound(true), BDF);
+	t = p2p_unbind_clock();
+	ok &= !p2p_provider_bind(&p, 5) && p2p_unbind_clock() - t < 0.1;
+	publish('1');
+	result(ok, "p2p_provider: a result that came before the abandon is taken (unbound, no bind by the child); bind waits for published only when unbound",
+	       "state, bind or wait wrong");
+
+	/* 6. A bind that fails: its errno, still UNBOUND. */
+	atomic_store(&p.state, P2P_PROVIDER_UNBOUND);
+	unlink(bind_path);
+	err = p2p_provider_bind(&p, 1);
+	ok = err == -ENOENT && atomic_load(&p.state) == P2P_PROVIDER_UNBOUND;
+	mkfile(bind_path, 0);
+	result(ok, "p2p_provider: a bind that fails returns its errno (ENOENT) and leaves the provider unbound",
+	       strerror(-err));
+
+	/* 7. Exit while UNBOUND: bound again by the exit handler. */
 	make_unbind(false);
 	pid = fork();
 	if (!pid) {
@@ -263,12 +332,12 @@ int main(int argc, char **argv)
 	       "no bind at exit");
 
 	/*
-	 * 6. Killed while UNBOUND: the handler binds, the test's hook runs,
+	 * 8. Killed while UNBOUND: the handler binds, the test's hook runs,
 	 * and the process dies of the signal.
 	 */
 	while (read(h[0], &c, 1) == 1)
 		;
-	st = fork_test(&pid, true);
+	st = fork_test(&pid, WAIT);
 	kill(pid, SIGTERM);
 	ok = st == P2P_PROVIDER_UNBOUND && ended(pid, 2) == 128 + SIGTERM &&
 	     !strcmp(bound(true), BDF) && read(h[0], &c, 1) == 1 && c == SIGTERM;
@@ -276,12 +345,12 @@ int main(int argc, char **argv)
 	       "no bind, no hook, or the test lived on");
 
 	/*
-	 * 7. Killed while the unbind waits: the handler does not bind (that
+	 * 9. Killed while the unbind waits: the handler does not bind (that
 	 * would wait for the unbind), the test dies at once; when the unbind
 	 * returns, its child, finding the test gone, binds.
 	 */
 	make_unbind(true);
-	st = fork_test(&pid, false);
+	st = fork_test(&pid, NO_WAIT);
 	usleep(200 * 1000);
 	kill(pid, SIGTERM);
 	ok = st == P2P_PROVIDER_UNBINDING && ended(pid, 2) == 128 + SIGTERM &&
@@ -294,6 +363,20 @@ int main(int argc, char **argv)
 	bound(true);
 	result(ok, "p2p_provider: SIGTERM while the unbind waits kills the test at once; the unbind's child binds once it returns",
 	       "the test hung or bound, or the child did not bind");
+
+	/*
+	 * 10. Killed after the result came, before the state was set and the
+	 * child acknowledged: the handler binds nothing (UNBINDING), the
+	 * child, unacknowledged, binds.
+	 */
+	make_unbind(false);
+	st = fork_test(&pid, RESULT_ONLY);
+	kill(pid, SIGTERM);
+	ok = st == P2P_PROVIDER_UNBINDING && ended(pid, 2) == 128 + SIGTERM &&
+	     bound_within();
+	bound(true);
+	result(ok, "p2p_provider: SIGTERM between the unbind's result and its acknowledgment leaves the bind to the child, which binds",
+	       "the test hung, or nobody bound");
 
 	unlink(unbind_path);
 	return 0;
