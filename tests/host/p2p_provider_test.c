@@ -133,6 +133,25 @@ static bool bound_within(void)
 	return false;
 }
 
+/*
+ * Let a FIFO "unbind" return (open its read end and read the address),
+ * then wait for the bind; true if the child bound.  The bind emptied.
+ */
+static bool unbind_returns_then_bound(void)
+{
+	char buf[64];
+	bool ok;
+	int fd;
+
+	fd = open(unbind_path, O_RDONLY);
+	ok = fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
+	ok = bound_within() && ok;
+	if (fd >= 0)
+		close(fd);
+	bound(true);
+	return ok;
+}
+
 static int hook_fd = -1;
 
 /* The test's own part of the signal handler: says it ran. */
@@ -199,7 +218,7 @@ int main(int argc, char **argv)
 {
 	struct p2p_provider p;
 	struct p2p_unbind u;
-	int h[2], fd, ok, st, err;
+	int h[2], ok, st, err;
 	char buf[300], c;
 	double t;
 	pid_t pid;
@@ -276,12 +295,7 @@ int main(int argc, char **argv)
 		exit(0);
 	}
 	ok &= ended(pid, 2) == 0 && !*bound(false);
-	fd = open(unbind_path, O_RDONLY);	/* the unbind returns */
-	ok &= fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
-	ok &= bound_within();
-	if (fd >= 0)
-		close(fd);
-	bound(true);
+	ok &= unbind_returns_then_bound();
 	result(ok, "p2p_provider: an abandoned unbind leaves the provider stuck (bind: EDEADLK, exit binds nothing); its child binds when it returns",
 	       "state wrong, a bind was written, or the child did not bind");
 
@@ -355,12 +369,7 @@ int main(int argc, char **argv)
 	kill(pid, SIGTERM);
 	ok = st == P2P_PROVIDER_UNBINDING && ended(pid, 2) == 128 + SIGTERM &&
 	     !*bound(false);
-	fd = open(unbind_path, O_RDONLY);	/* the unbind returns */
-	ok &= fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
-	ok &= bound_within();
-	if (fd >= 0)
-		close(fd);
-	bound(true);
+	ok &= unbind_returns_then_bound();
 	result(ok, "p2p_provider: SIGTERM while the unbind waits kills the test at once; the unbind's child binds once it returns",
 	       "the test hung or bound, or the child did not bind");
 
