@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,14 @@ static bool bound_within(void)
 	return false;
 }
 
+/* Does @fd have data within @secs? */
+static bool readable_within(int fd, double secs)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, (int)(secs * 1000)) == 1 && (pfd.revents & POLLIN);
+}
+
 /*
  * Let a FIFO "unbind" return (open its read end and read the address),
  * then wait for the bind; true if the child bound.  The bind emptied.
@@ -143,8 +152,9 @@ static bool unbind_returns_then_bound(void)
 	bool ok;
 	int fd;
 
-	fd = open(unbind_path, O_RDONLY);
-	ok = fd >= 0 && read(fd, buf, sizeof(buf)) > 0;
+	/* Without blocking: a writer that never comes is a failure, not a hang. */
+	fd = open(unbind_path, O_RDONLY | O_NONBLOCK);
+	ok = fd >= 0 && readable_within(fd, 5) && read(fd, buf, sizeof(buf)) > 0;
 	ok = bound_within() && ok;
 	if (fd >= 0)
 		close(fd);
@@ -219,7 +229,7 @@ int main(int argc, char **argv)
 	struct p2p_provider p;
 	struct p2p_unbind u;
 	int h[2], ok, st, err;
-	char buf[300], c;
+	char buf[600], c;
 	double t;
 	pid_t pid;
 	void *mem;
@@ -305,10 +315,9 @@ int main(int argc, char **argv)
 	 */
 	make_unbind(false);
 	p2p_provider_find(&p, root);
-	ok = !p2p_provider_unbind_start(&p, &u, NULL);
-	usleep(200 * 1000);
+	ok = !p2p_provider_unbind_start(&p, &u, NULL) && readable_within(u.sock, 5);
 	p2p_provider_unbind_abandon(&p, &u);
-	usleep(200 * 1000);
+	usleep(200 * 1000);	/* time for a wrong bind by the child */
 	ok &= u.done && !u.err && atomic_load(&p.state) == P2P_PROVIDER_UNBOUND &&
 	      !*bound(false);
 	/* Bound, it does not wait for the p2pmem; unbound, it does. */
@@ -331,7 +340,60 @@ int main(int argc, char **argv)
 	result(ok, "p2p_provider: a bind that fails returns its errno (ENOENT) and leaves the provider unbound",
 	       strerror(-err));
 
-	/* 7. Exit while UNBOUND: bound again by the exit handler. */
+	/*
+	 * 7. A go that cannot reach the child (it died): its errno (EPIPE),
+	 * still BOUND.
+	 */
+	make_unbind(false);
+	p2p_provider_find(&p, root);
+	ok = !p2p_provider_unbind_prepare(&p, &u, NULL);
+	kill(u.pid, SIGKILL);
+	waitpid(u.pid, NULL, 0);
+	u.pid = -1;
+	err = p2p_provider_unbind_go(&p, &u);
+	ok &= err == -EPIPE && atomic_load(&p.state) == P2P_PROVIDER_BOUND;
+	result(ok, "p2p_provider: a go that cannot reach the unbind's child returns its errno (EPIPE); the provider stays bound",
+	       strerror(-err));
+
+	/*
+	 * 8. The bind falls back to drivers_probe, which counts only if the
+	 * device then has a driver.
+	 */
+	snprintf(buf, sizeof(buf), "%s/bus/pci/drivers_probe", root);
+	mkfile(buf, 0);
+	unlink(bind_path);
+	atomic_store(&p.state, P2P_PROVIDER_UNBOUND);
+	ok = !p2p_provider_bind_now(&p) && atomic_load(&p.state) == P2P_PROVIDER_BOUND;
+	snprintf(buf, sizeof(buf), "%s/driver", dev);
+	unlink(buf);
+	atomic_store(&p.state, P2P_PROVIDER_UNBOUND);
+	err = p2p_provider_bind_now(&p);
+	ok &= err == -ENOENT && atomic_load(&p.state) == P2P_PROVIDER_UNBOUND;
+	if (symlink("../../../../bus/pci/drivers/nvme", buf) || mkfile(bind_path, 0))
+		ok = 0;
+	snprintf(buf, sizeof(buf), "%s/bus/pci/drivers_probe", root);
+	unlink(buf);
+	result(ok, "p2p_provider: a failed bind falls back to drivers_probe, which counts only if the device then has a driver",
+	       "fallback wrong");
+
+	/*
+	 * 9. The p2pmem mapping is not in a forked child (MADV_DONTFORK): a
+	 * read of it there faults.
+	 */
+	p2p_provider_find(&p, root);
+	mem = p2p_provider_map(&p, 4096);
+	pid = mem ? fork() : -1;
+	if (!pid) {
+		signal(SIGSEGV, SIG_DFL);
+		_exit(*(volatile char *)mem);
+	}
+	ok = pid > 0 && ended(pid, 2) == 128 + SIGSEGV;
+	if (mem)
+		munmap(mem, 4096);
+	result(ok, "p2p_provider: the p2pmem mapping is not in a forked child (MADV_DONTFORK)",
+	       "the child could read it");
+
+	/* 10. Exit while UNBOUND: bound again by the exit handler. */
 	make_unbind(false);
 	pid = fork();
 	if (!pid) {
@@ -346,7 +408,7 @@ int main(int argc, char **argv)
 	       "no bind at exit");
 
 	/*
-	 * 8. Killed while UNBOUND: the handler binds, the test's hook runs,
+	 * 11. Killed while UNBOUND: the handler binds, the test's hook runs,
 	 * and the process dies of the signal.
 	 */
 	while (read(h[0], &c, 1) == 1)
@@ -359,7 +421,7 @@ int main(int argc, char **argv)
 	       "no bind, no hook, or the test lived on");
 
 	/*
-	 * 9. Killed while the unbind waits: the handler does not bind (that
+	 * 12. Killed while the unbind waits: the handler does not bind (that
 	 * would wait for the unbind), the test dies at once; when the unbind
 	 * returns, its child, finding the test gone, binds.
 	 */
@@ -374,7 +436,7 @@ int main(int argc, char **argv)
 	       "the test hung or bound, or the child did not bind");
 
 	/*
-	 * 10. Killed after the result came, before the state was set and the
+	 * 13. Killed after the result came, before the state was set and the
 	 * child acknowledged: the handler binds nothing (UNBINDING), the
 	 * child, unacknowledged, binds.
 	 */
@@ -386,6 +448,32 @@ int main(int argc, char **argv)
 	bound(true);
 	result(ok, "p2p_provider: SIGTERM between the unbind's result and its acknowledgment leaves the bind to the child, which binds",
 	       "the test hung, or nobody bound");
+
+	/*
+	 * 14. The same after an unbind that failed: nobody binds (it is
+	 * still bound).
+	 */
+	unlink(unbind_path);
+	st = fork_test(&pid, RESULT_ONLY);
+	kill(pid, SIGTERM);
+	ok = st == P2P_PROVIDER_UNBINDING && ended(pid, 2) == 128 + SIGTERM;
+	usleep(300 * 1000);	/* time for a wrong bind by the child */
+	ok &= !*bound(true);
+	result(ok, "p2p_provider: SIGTERM between a failed unbind's result and its acknowledgment: nobody binds",
+	       "a bind was written");
+
+	/* 15. A signal the test was started to ignore stays ignored. */
+	pid = fork();
+	if (!pid) {
+		signal(SIGHUP, SIG_IGN);
+		p2p_provider_find(&p, root);
+		p2p_provider_restore_on_exit(&p, NULL);
+		raise(SIGHUP);
+		_exit(0);
+	}
+	ok = ended(pid, 2) == 0;
+	result(ok, "p2p_provider: a signal the test was started to ignore (SIGHUP under nohup) stays ignored",
+	       "the test died of it");
 
 	unlink(unbind_path);
 	return 0;

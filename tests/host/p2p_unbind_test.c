@@ -101,9 +101,13 @@ int main(int argc, char **argv)
 	t = p2p_unbind_clock();
 	p2p_unbind_abandon(&u);
 	ok = p2p_unbind_clock() - t < 1 && u.pid < 0 && u.sock < 0;
-	/* It exits once its write returns: open the FIFO's read end. */
-	fd = open(fifo, O_RDONLY);
-	ok &= fd >= 0 && read(fd, buf, sizeof(buf)) > 0 && exits_within(pid, 5);
+	/*
+	 * It exits once its write returns: open the FIFO's read end (without
+	 * blocking: a writer that never comes is a failure, not a hang).
+	 */
+	fd = open(fifo, O_RDONLY | O_NONBLOCK);
+	ok &= fd >= 0 && poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 5000) == 1 &&
+	      read(fd, buf, sizeof(buf)) > 0 && exits_within(pid, 5);
 	if (fd >= 0)
 		close(fd);
 	result(ok, "p2p_unbind: abandoning a stuck child returns at once; the child exits when its write returns",
